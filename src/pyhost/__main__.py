@@ -1,0 +1,5 @@
+"""Allow `python -m pyhost`."""
+
+from pyhost.cli import main
+
+main()
