@@ -211,3 +211,29 @@ def ensure_pebble_image() -> str:
         (ctx / "pebble.json").write_text(json.dumps(PEBBLE_CONFIG, indent=2))
         docker.run(["build", "-q", "-t", tag, str(ctx)])
     return tag
+
+
+def _tree_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(str(file.relative_to(path)).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def python_image_tag(python_versions: list[str], pyenv_ref: str) -> str:
+    """The host image with CPython already built by the pyenv role, keyed by everything that shapes the build.
+
+    The `pyenv` molecule scenario builds CPython for real once and commits its container under this tag; the
+    other scenarios and the sandbox start from it, so the role finds the build done and skips it.
+    """
+    from pyhost.content import roles_dir
+
+    recipe = _digest(base_image_tag(), _tree_digest(roles_dir() / "pyenv"), ",".join(python_versions), pyenv_ref)
+    return f"pyhost-python:{recipe}"
+
+
+def sandbox_host_image(python_versions: list[str], pyenv_ref: str) -> str:
+    """The cached CPython image when one exists for this recipe, else the bare systemd host image."""
+    cached = python_image_tag(python_versions, pyenv_ref)
+    return cached if docker.image_exists(cached) else ensure_base_image()

@@ -1,0 +1,480 @@
+"""Static simple-index pages (PEP 503 HTML, PEP 691 JSON, PEP 658/714 metadata) for a set of distributions.
+
+This module imports only the standard library, on purpose: the same file is copied to the server and run
+there with the server's Python (`python indexgen.py --packages-dir DIR --output DIR`) to regenerate pages
+after an upload, and `pyhost static publish` uses its parsing and rendering on the client.
+
+Layout, with the defaults:
+    packages/<file>                  the distributions, flat
+    packages/<file>.metadata         core metadata of each wheel (PEP 658), served next to the file
+    simple/index.html                root page; simple/index.v1+json is its PEP 691 twin
+    simple/<project>/index.html      one page per normalized project name, plus index.v1+json
+
+Pages are a pure function of the files they list (sorted, no timestamps), so regenerating twice from the same
+files gives the same bytes. Every write is a temporary file renamed into place, and a page only lists a file
+that exists when the page is written. It avoids syntax newer than Python 3.8, because the server's Python
+may be older than the client's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import email.parser
+import email.policy
+import fcntl
+import hashlib
+import html
+import json
+import os
+import re
+import sys
+import tarfile
+import tempfile
+import urllib.parse
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+API_VERSION = "1.1"
+HTML_PAGE = "index.html"
+JSON_PAGE = "index.v1+json"
+METADATA_SUFFIX = ".metadata"
+LOCK_FILE = ".indexgen.lock"
+DEFAULT_FILES_URL_PREFIX = "../../packages/"
+SDIST_SUFFIXES = (".tar.gz", ".zip")
+MAX_METADATA_BYTES = 16 * 1024 * 1024
+
+# PEP 440's grammar, as published in the PEP's appendix (and used by `packaging`).
+_VERSION = re.compile(
+    r"""
+    v?
+    (?:(?P<epoch>[0-9]+)!)?
+    (?P<release>[0-9]+(?:\.[0-9]+)*)
+    (?P<pre>[-_.]?(?:alpha|a|beta|b|preview|pre|c|rc)[-_.]?[0-9]*)?
+    (?P<post>(?:-[0-9]+)|(?:[-_.]?(?:post|rev|r)[-_.]?[0-9]*))?
+    (?P<dev>[-_.]?dev[-_.]?[0-9]*)?
+    (?:\+(?P<local>[a-z0-9]+(?:[-_.][a-z0-9]+)*))?
+    """,
+    re.VERBOSE | re.IGNORECASE,
+)
+_WHEEL_FIELDS = ("name", "version", "python", "abi", "platform")
+_PROJECT_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+_SEPARATORS = re.compile(r"[-_.]+")
+
+
+class InvalidDistribution(ValueError):
+    """A file that is not a wheel or an sdist we can read; the message says why."""
+
+
+@dataclass(frozen=True)
+class DistFile:
+    """One distribution as the pages describe it."""
+
+    filename: str
+    project: str
+    version: str
+    sha256: str
+    size: int
+    requires_python: str | None = None
+    core_metadata_sha256: str | None = None
+
+
+@dataclass
+class Result:
+    """What `generate` did: the projects whose pages it wrote and the files it had to leave out."""
+
+    projects: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def normalize(name: str) -> str:
+    """PEP 503 normalization: runs of `-`, `_`, `.` become one `-`, lower case."""
+    return _SEPARATORS.sub("-", name).lower()
+
+
+def is_distribution_name(filename: str) -> bool:
+    """Whether the name ends like a wheel or an sdist (cheap pre-filter before `parse_filename`)."""
+    return filename.endswith((".whl", *SDIST_SUFFIXES))
+
+
+def parse_filename(filename: str) -> tuple[str, str]:
+    """(normalized project, version) from a wheel or sdist filename; InvalidDistribution otherwise."""
+    if "/" in filename or "\\" in filename or filename.startswith("."):
+        raise InvalidDistribution(f"{filename!r} is not a plain file name")
+    if filename.endswith(".whl"):
+        parts = filename[: -len(".whl")].split("-")
+        has_build_tag = len(parts) == len(_WHEEL_FIELDS) + 1
+        if len(parts) != len(_WHEEL_FIELDS) and not (has_build_tag and parts[2][:1].isdigit()):
+            raise InvalidDistribution(
+                f"{filename} is not a valid wheel file name (NAME-VERSION-PY-ABI-PLATFORM.whl)"
+            )
+        name, version = parts[0], parts[1]
+    else:
+        suffix = next((s for s in SDIST_SUFFIXES if filename.endswith(s)), None)
+        if suffix is None:
+            raise InvalidDistribution(f"{filename} is neither a wheel (.whl) nor an sdist (.tar.gz, .zip)")
+        name, _, version = filename[: -len(suffix)].rpartition("-")
+    if not _PROJECT_NAME.fullmatch(name):
+        raise InvalidDistribution(f"{filename}: {name!r} is not a valid project name")
+    if not _VERSION.fullmatch(version):
+        raise InvalidDistribution(f"{filename}: {version!r} is not a valid PEP 440 version")
+    return normalize(name), version
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_core_metadata(path: Path) -> bytes:
+    """The METADATA of a wheel or the PKG-INFO of an sdist, read without extracting anything."""
+    filename = path.name
+    project, _ = parse_filename(filename)
+    try:
+        if filename.endswith(".whl"):
+            return _wheel_metadata(path, project)
+        if filename.endswith(".zip"):
+            return _zip_sdist_metadata(path)
+        return _tar_sdist_metadata(path)
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError) as exc:
+        raise InvalidDistribution(f"{filename} is not a readable archive ({exc})") from exc
+
+
+def _wheel_metadata(path: Path, project: str) -> bytes:
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            top = _top_level_dir(name, "METADATA")
+            if top is not None and top.endswith(".dist-info"):
+                dist_name = top[: -len(".dist-info")].rpartition("-")[0]
+                if normalize(dist_name) == project:
+                    return _bounded_read(archive.getinfo(name).file_size, lambda n=name: archive.read(n))
+    raise InvalidDistribution(
+        f"{path.name} has no {project}-*.dist-info/METADATA, so it is not a valid wheel"
+    )
+
+
+def _zip_sdist_metadata(path: Path) -> bytes:
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            if _top_level_dir(name, "PKG-INFO") is not None:
+                return _bounded_read(archive.getinfo(name).file_size, lambda n=name: archive.read(n))
+    raise InvalidDistribution(f"{path.name} has no top-level */PKG-INFO, so it is not a valid sdist")
+
+
+def _tar_sdist_metadata(path: Path) -> bytes:
+    with tarfile.open(path, "r:gz") as archive:
+        for member in archive:
+            if _top_level_dir(member.name, "PKG-INFO") is not None and member.isfile():
+                stream = archive.extractfile(member)
+                if stream is not None:
+                    return _bounded_read(member.size, stream.read)
+    raise InvalidDistribution(f"{path.name} has no top-level */PKG-INFO, so it is not a valid sdist")
+
+
+def _top_level_dir(member: str, leaf: str) -> str | None:
+    """`top` when an archive member is exactly `top/leaf`, else None."""
+    top, slash, rest = member.partition("/")
+    return top if slash and rest == leaf and top else None
+
+
+def _bounded_read(size: int, read: Callable[[], bytes]) -> bytes:
+    if size > MAX_METADATA_BYTES:
+        raise InvalidDistribution(f"core metadata of {size} bytes is larger than {MAX_METADATA_BYTES}")
+    return read()
+
+
+def parse_core_metadata(data: bytes, filename: str) -> dict[str, str]:
+    """Name, Version and Requires-Python (when present) from core metadata bytes."""
+    message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(data, headersonly=True)
+    fields = {
+        key: str(message[key]).strip() for key in ("Name", "Version", "Requires-Python") if message[key]
+    }
+    if "Name" not in fields or "Version" not in fields:
+        raise InvalidDistribution(f"{filename}: core metadata lacks Name or Version")
+    return fields
+
+
+def inspect_distribution(path: Path) -> tuple[DistFile, bytes]:
+    """Describe a distribution file and return it with its core metadata bytes.
+
+    Only wheels get `core_metadata_sha256`: like PyPI, the pages offer PEP 658 metadata for wheels only,
+    because an sdist's PKG-INFO may declare fields as dynamic, so installers must build it anyway.
+    """
+    project, version = parse_filename(path.name)
+    metadata = read_core_metadata(path)
+    fields = parse_core_metadata(metadata, path.name)
+    if normalize(fields["Name"]) != project:
+        raise InvalidDistribution(
+            f"{path.name}: its metadata names project {fields['Name']!r}, not {project!r}"
+        )
+    is_wheel = path.name.endswith(".whl")
+    dist = DistFile(
+        filename=path.name,
+        project=project,
+        version=version,
+        sha256=sha256_of(path),
+        size=path.stat().st_size,
+        requires_python=fields.get("Requires-Python"),
+        core_metadata_sha256=hashlib.sha256(metadata).hexdigest() if is_wheel else None,
+    )
+    return dist, metadata
+
+
+def _file_url(prefix: str, dist: DistFile) -> str:
+    return prefix + urllib.parse.quote(dist.filename)
+
+
+def render_project_html(project: str, files: Iterable[DistFile], files_url_prefix: str) -> bytes:
+    """PEP 503 project page: one link per file, with hash, requires-python and PEP 658/714 attributes."""
+    lines = [
+        "<!DOCTYPE html>",
+        "<html>",
+        "  <head>",
+        f'    <meta name="pypi:repository-version" content="{API_VERSION}">',
+        f"    <title>Links for {html.escape(project)}</title>",
+        "  </head>",
+        "  <body>",
+        f"    <h1>Links for {html.escape(project)}</h1>",
+    ]
+    for dist in sorted(files, key=lambda d: d.filename):
+        attributes = [f'href="{html.escape(_file_url(files_url_prefix, dist))}#sha256={dist.sha256}"']
+        if dist.requires_python:
+            attributes.append(f'data-requires-python="{html.escape(dist.requires_python)}"')
+        if dist.core_metadata_sha256:
+            value = f"sha256={dist.core_metadata_sha256}"
+            attributes += [f'data-dist-info-metadata="{value}"', f'data-core-metadata="{value}"']
+        lines.append(f"    <a {' '.join(attributes)}>{html.escape(dist.filename)}</a><br>")
+    lines += ["  </body>", "</html>", ""]
+    return "\n".join(lines).encode()
+
+
+def render_project_json(project: str, files: Iterable[DistFile], files_url_prefix: str) -> bytes:
+    """PEP 691 (API 1.1, PEP 700) project page, with the same files as the HTML page."""
+    ordered = sorted(files, key=lambda d: d.filename)
+    entries = []
+    for dist in ordered:
+        metadata: dict[str, str] | bool = (
+            {"sha256": dist.core_metadata_sha256} if dist.core_metadata_sha256 else False
+        )
+        entry: dict[str, object] = {
+            "filename": dist.filename,
+            "url": _file_url(files_url_prefix, dist),
+            "hashes": {"sha256": dist.sha256},
+            "size": dist.size,
+            "core-metadata": metadata,
+            "dist-info-metadata": metadata,
+            "yanked": False,
+        }
+        if dist.requires_python:
+            entry["requires-python"] = dist.requires_python
+        entries.append(entry)
+    page = {
+        "meta": {"api-version": API_VERSION},
+        "name": project,
+        "versions": sorted({dist.version for dist in ordered}),
+        "files": entries,
+    }
+    return (json.dumps(page, indent=1, sort_keys=True) + "\n").encode()
+
+
+def render_root_html(projects: Iterable[str]) -> bytes:
+    """PEP 503 root page: one link per project."""
+    lines = [
+        "<!DOCTYPE html>",
+        "<html>",
+        "  <head>",
+        f'    <meta name="pypi:repository-version" content="{API_VERSION}">',
+        "    <title>Simple index</title>",
+        "  </head>",
+        "  <body>",
+    ]
+    lines += [f'    <a href="{html.escape(p)}/">{html.escape(p)}</a><br>' for p in sorted(set(projects))]
+    lines += ["  </body>", "</html>", ""]
+    return "\n".join(lines).encode()
+
+
+def render_root_json(projects: Iterable[str]) -> bytes:
+    page = {"meta": {"api-version": API_VERSION}, "projects": [{"name": p} for p in sorted(set(projects))]}
+    return (json.dumps(page, indent=1, sort_keys=True) + "\n").encode()
+
+
+def files_from_json(data: bytes | str | None, project: str) -> dict[str, DistFile]:
+    """The files a previously written JSON page describes, by filename; {} for a missing or foreign page.
+
+    Files are never replaced, so what a page once said about a filename stays true; reusing it saves
+    re-reading every distribution each time a page is regenerated.
+    """
+    if not data:
+        return {}
+    try:
+        page = json.loads(data)
+        known = {}
+        for entry in page["files"]:
+            filename = entry["filename"]
+            metadata = entry.get("core-metadata")
+            known[filename] = DistFile(
+                filename=filename,
+                project=project,
+                version=parse_filename(filename)[1],
+                sha256=entry["hashes"]["sha256"],
+                size=int(entry["size"]),
+                requires_python=entry.get("requires-python") or None,
+                core_metadata_sha256=metadata.get("sha256") if isinstance(metadata, dict) else None,
+            )
+        return known
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write by renaming a complete temporary file into place, so readers see the old or the new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        # mkstemp creates 0600; the web server must be able to read what we publish.
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on `path` (created if needed) for the duration of the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def scan(packages_dir: Path) -> tuple[dict[str, list[Path]], dict[str, str]]:
+    """Distribution files in `packages_dir` grouped by normalized project, and names left out with why."""
+    projects: dict[str, list[Path]] = {}
+    skipped: dict[str, str] = {}
+    for path in sorted(packages_dir.iterdir()):
+        if path.name.startswith(".") or not path.is_file() or path.name.endswith(METADATA_SUFFIX):
+            continue
+        try:
+            project, _ = parse_filename(path.name)
+        except InvalidDistribution as exc:
+            skipped[path.name] = str(exc)
+            continue
+        projects.setdefault(project, []).append(path)
+    return projects, skipped
+
+
+def describe_files(
+    paths: Iterable[Path], known: Mapping[str, DistFile], skipped: dict[str, str]
+) -> list[DistFile]:
+    """DistFiles for `paths`, reusing `known` entries and writing missing wheel metadata files."""
+    files = []
+    for path in paths:
+        cached = known.get(path.name)
+        metadata_path = path.with_name(path.name + METADATA_SUFFIX)
+        if (
+            cached is not None
+            and cached.size == path.stat().st_size
+            and (cached.core_metadata_sha256 is None or metadata_path.is_file())
+        ):
+            files.append(cached)
+            continue
+        try:
+            dist, metadata = inspect_distribution(path)
+        except InvalidDistribution as exc:
+            skipped[path.name] = str(exc)
+            continue
+        if dist.core_metadata_sha256 is not None:
+            write_atomic(metadata_path, metadata)
+        files.append(dist)
+    return files
+
+
+def generate(
+    packages_dir: Path,
+    output_dir: Path,
+    projects: Iterable[str] | None = None,
+    files_url_prefix: str = DEFAULT_FILES_URL_PREFIX,
+) -> Result:
+    """Regenerate pages from what `packages_dir` holds: the named projects (all when None) and the root.
+
+    Holds a lock in `output_dir` so that concurrent runs (two uploads landing at once) take turns; each run
+    lists the directory after taking the lock, so the last one to finish sees every file.
+    """
+    result = Result()
+    with locked(output_dir / LOCK_FILE):
+        found, result.skipped = scan(packages_dir)
+        wanted = sorted(found) if projects is None else sorted({normalize(p) for p in projects})
+        for project in wanted:
+            page_dir = output_dir / project
+            json_path = page_dir / JSON_PAGE
+            known = files_from_json(json_path.read_bytes() if json_path.is_file() else None, project)
+            files = describe_files(found.get(project, []), known, result.skipped)
+            if not files:
+                for stale in (page_dir / HTML_PAGE, json_path):
+                    stale.unlink(missing_ok=True)
+                continue
+            write_atomic(page_dir / HTML_PAGE, render_project_html(project, files, files_url_prefix))
+            write_atomic(json_path, render_project_json(project, files, files_url_prefix))
+            result.projects.append(project)
+        listed = [p for p in found if p in result.projects or (output_dir / p / HTML_PAGE).is_file()]
+        write_atomic(output_dir / HTML_PAGE, render_root_html(listed))
+        write_atomic(output_dir / JSON_PAGE, render_root_json(listed))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="indexgen.py",
+        description="Regenerate static simple-index pages (PEP 503/691/658) from a directory of "
+        "distributions.",
+        epilog="example: python indexgen.py --packages-dir /srv/pypi/packages --output /srv/pypi/simple "
+        "--project requests",
+    )
+    parser.add_argument(
+        "--packages-dir", required=True, type=Path, help="directory holding the distributions"
+    )
+    parser.add_argument(
+        "--output", required=True, type=Path, help="the simple/ directory to write pages into"
+    )
+    parser.add_argument(
+        "--project",
+        action="append",
+        dest="projects",
+        metavar="NAME",
+        help="regenerate only this project's page (repeatable); the root page is always regenerated",
+    )
+    parser.add_argument(
+        "--files-url-prefix",
+        default=DEFAULT_FILES_URL_PREFIX,
+        help="URL of the packages directory relative to a project page (default %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    if not args.packages_dir.is_dir():
+        print(f"indexgen: error: {args.packages_dir} is not a directory", file=sys.stderr)
+        return 1
+    result = generate(args.packages_dir, args.output, args.projects, args.files_url_prefix)
+    for name, reason in sorted(result.skipped.items()):
+        print(f"indexgen: skipped {name}: {reason}", file=sys.stderr)
+    print(f"indexgen: wrote pages for {len(result.projects)} project(s) in {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""`pyhost static`: publish to and list a static index in an S3 bucket or a directory.
+
+The main CLI adds this group with `main.add_command(static)`; `python -m pyhost.static_cli` runs it alone.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from pyhost.errors import PyhostError
+from pyhost.static import Target, load_distributions, parse_target
+
+TARGET_HELP = "Where the index lives: s3://BUCKET/PREFIX or file:///PATH."
+HOST_HELP = "Publish into the web root of a host pyhost provisioned (not supported yet)."
+ENDPOINT_HELP = "S3 endpoint for S3-compatible stores (MinIO, Ceph, moto); AWS needs none."
+PUBLIC_URL_HELP = (
+    "URL at which the target's root is served (a CloudFront or website endpoint, or the web server "
+    "serving a directory); the printed index URL is built from it."
+)
+
+
+def _target(target: str | None, host: str | None, endpoint_url: str | None, public_url: str | None) -> Target:
+    if host is not None:
+        if target is not None:
+            raise PyhostError("give either --target or --host, not both")
+        raise PyhostError(
+            f"--host {host}: publishing into a provisioned host's web root is not supported yet; "
+            "use --target s3://BUCKET/PREFIX or --target file:///PATH"
+        )
+    if target is None:
+        raise PyhostError("missing --target: give s3://BUCKET/PREFIX or file:///PATH")
+    return parse_target(target, endpoint_url, public_url)
+
+
+@click.group()
+def static() -> None:
+    """Publish wheels and sdists to a static index that pip installs from.
+
+    The index is plain files (PEP 503 and PEP 691 pages with sha256 hashes, requires-python and PEP 658
+    metadata) in an S3 bucket or a directory; no server process is needed. AWS credentials come from the
+    usual environment variables and config files.
+
+    \b
+    Examples:
+      pyhost static publish dist/* --target s3://acme-packages/pypi
+      pyhost static publish dist/* --target s3://pkgs/pypi --endpoint-url http://127.0.0.1:9000
+      pyhost static publish dist/* --target file:///srv/www/pypi --public-url https://pypi.acme.test
+      pyhost static list --target s3://acme-packages/pypi
+    """
+
+
+@static.command()
+@click.argument("dist_files", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--target", metavar="URL", help=TARGET_HELP)
+@click.option("--host", metavar="NAME", help=HOST_HELP)
+@click.option("--endpoint-url", metavar="URL", help=ENDPOINT_HELP)
+@click.option("--public-url", metavar="URL", help=PUBLIC_URL_HELP)
+def publish(
+    dist_files: tuple[Path, ...],
+    target: str | None,
+    host: str | None,
+    endpoint_url: str | None,
+    public_url: str | None,
+) -> None:
+    """Upload DIST_FILES and update the index pages of their projects.
+
+    Pages are regenerated from everything the target holds, so other projects and earlier versions stay
+    listed. A file that already exists with the same content is skipped; one with different content is
+    refused, and nothing is uploaded.
+
+    \b
+    Examples:
+      pyhost static publish dist/* --target s3://acme-packages/pypi
+      pip install --extra-index-url https://acme-packages.s3.eu-west-1.amazonaws.com/pypi/simple/ acme-lib
+    """
+    destination = _target(target, host, endpoint_url, public_url)
+    dists = load_distributions(dist_files)
+    report = destination.publish(dists)
+    for name in report.uploaded:
+        click.echo(f"uploaded   {name}")
+    for name in report.unchanged:
+        click.echo(f"unchanged  {name} (already published with the same content)")
+    for name, reason in sorted(report.skipped.items()):
+        click.echo(f"warning: left {name} out of the pages: {reason}", err=True)
+    click.echo(f"pages updated for: {', '.join(report.projects)}")
+    click.echo(f"index URL: {report.index_url}")
+    click.echo(f"  pip install --extra-index-url {report.index_url} {report.projects[0]}")
+
+
+@static.command(name="list")
+@click.option("--target", metavar="URL", help=TARGET_HELP)
+@click.option("--host", metavar="NAME", help=HOST_HELP)
+@click.option("--endpoint-url", metavar="URL", help=ENDPOINT_HELP)
+def list_command(target: str | None, host: str | None, endpoint_url: str | None) -> None:
+    """List the projects and files a static index holds, oldest version first.
+
+    \b
+    Example:
+      pyhost static list --target s3://acme-packages/pypi
+    """
+    destination = _target(target, host, endpoint_url, None)
+    listing = destination.list_files()
+    if not listing:
+        click.echo(f"no packages in {destination.describe()}")
+        return
+    for project, names in listing.items():
+        click.echo(project)
+        for name in names:
+            click.echo(f"  {name}")
+    total = sum(len(names) for names in listing.values())
+    click.echo(f"{len(listing)} project(s), {total} file(s) in {destination.describe()}")
+
+
+def run() -> None:
+    """Run the group on its own, turning PyhostError into one line on stderr and exit status 1."""
+    try:
+        static.main(prog_name="pyhost static")
+    except PyhostError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    run()
