@@ -1,0 +1,44 @@
+# The two commands a new machine needs: `make demo` (the sandbox, provisioned and used end to end) and
+# `make test` (lint, unit tests, molecule scenarios, integration tests). Each installs what it needs.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ARTIFACTS ?= artifacts
+STAMP := $(VENV)/.installed
+
+.PHONY: test demo check lint unit prereqs venv clean
+
+test: venv prereqs lint  ## Everything CI runs: lint, unit tests, molecule scenarios and integration tests.
+	$(BIN)/pytest -ra tests
+
+check: venv lint unit  ## The fast loop: lint and unit tests only.
+
+demo: venv prereqs  ## A sandbox VPS provisioned for real, a user added, the tutorial run against it.
+	$(BIN)/python -m pyhost.demo
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,static,sandbox]'
+	@touch $@
+
+prereqs:  ## A Docker engine, the test images and the offline pyenv/CPython mirrors.
+	@mkdir -p $(ARTIFACTS)
+	scripts/ensure-docker
+	$(BIN)/python -m pyhost.testbed --log-dir $(ARTIFACTS)
+
+lint: venv
+	$(BIN)/yamllint --strict .
+	$(BIN)/ansible-lint --profile production
+	$(BIN)/ruff check src tests bench
+
+unit: venv
+	$(BIN)/pytest -ra -m "not integration" tests
+
+clean:
+	rm -rf $(VENV) $(ARTIFACTS) dist build
