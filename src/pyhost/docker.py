@@ -36,7 +36,9 @@ def require_engine() -> None:
         )
 
 
-def run(args: Sequence[str], *, check: bool = True, capture: bool = True, input_bytes: bytes | None = None) -> str:
+def run(
+    args: Sequence[str], *, check: bool = True, capture: bool = True, input_bytes: bytes | None = None
+) -> str:
     """Run `docker ARGS` and return its standard output."""
     proc = subprocess.run(
         [_client(), *args],
@@ -46,20 +48,23 @@ def run(args: Sequence[str], *, check: bool = True, capture: bool = True, input_
     )
     if check and proc.returncode != 0:
         detail = (proc.stderr or b"").decode(errors="replace").strip().splitlines()
-        raise PyhostError(f"docker {args[0]} failed: {detail[-1] if detail else 'exit ' + str(proc.returncode)}")
+        raise PyhostError(
+            f"docker {args[0]} failed: {detail[-1] if detail else 'exit ' + str(proc.returncode)}"
+        )
     return (proc.stdout or b"").decode(errors="replace")
 
 
 def image_exists(tag: str) -> bool:
-    return subprocess.run(
-        [_client(), "image", "inspect", tag], capture_output=True, check=False
-    ).returncode == 0
+    return (
+        subprocess.run([_client(), "image", "inspect", tag], capture_output=True, check=False).returncode == 0
+    )
 
 
 def container_exists(name: str) -> bool:
-    return subprocess.run(
-        [_client(), "container", "inspect", name], capture_output=True, check=False
-    ).returncode == 0
+    return (
+        subprocess.run([_client(), "container", "inspect", name], capture_output=True, check=False).returncode
+        == 0
+    )
 
 
 def container_running(name: str) -> bool:
@@ -73,6 +78,7 @@ def container_running(name: str) -> bool:
 
 
 def network_exists(name: str) -> bool:
-    return subprocess.run(
-        [_client(), "network", "inspect", name], capture_output=True, check=False
-    ).returncode == 0
+    return (
+        subprocess.run([_client(), "network", "inspect", name], capture_output=True, check=False).returncode
+        == 0
+    )

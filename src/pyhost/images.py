@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from pyhost import docker
+from pyhost.content import roles_dir
 from pyhost.errors import PyhostError
 
 IMAGE_ENV = "PYHOST_TEST_IMAGE"
@@ -138,11 +139,17 @@ def ensure_base_image(log: Path | None = None) -> str:
 
 
 def _build_debian_base(tag: str, log: Path | None) -> None:
-    debootstrap = shutil.which("debootstrap") or ("/usr/sbin/debootstrap" if Path("/usr/sbin/debootstrap").exists() else None)
+    debootstrap = shutil.which("debootstrap") or (
+        "/usr/sbin/debootstrap" if Path("/usr/sbin/debootstrap").exists() else None
+    )
     if debootstrap is None:
-        raise PyhostError("debootstrap is missing: install it (apt-get install debootstrap) to build the test image")
+        raise PyhostError(
+            "debootstrap is missing: install it (apt-get install debootstrap) to build the test image"
+        )
     if os.geteuid() != 0:
-        raise PyhostError(f"building the image {tag} with debootstrap needs root: run as root, or set {IMAGE_ENV}")
+        raise PyhostError(
+            f"building the image {tag} with debootstrap needs root: run as root, or set {IMAGE_ENV}"
+        )
     with tempfile.TemporaryDirectory(prefix="pyhost-rootfs-") as tmp:
         root = Path(tmp) / "rootfs"
         logfile = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
@@ -164,18 +171,22 @@ def _build_debian_base(tag: str, log: Path | None) -> None:
             if log:
                 logfile.close()
         if proc.returncode != 0:
-            raise PyhostError(f"debootstrap of {DEBIAN_SUITE} failed (exit {proc.returncode}); see {log or 'its output'}")
+            raise PyhostError(
+                f"debootstrap of {DEBIAN_SUITE} failed (exit {proc.returncode}); see {log or 'its output'}"
+            )
         _customise_rootfs(root)
         args = ["docker", "import"]
         for change in IMPORT_CHANGES:
             args += ["--change", change]
         tar = subprocess.Popen(["tar", "-C", str(root), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
         imported = subprocess.run([*args, "-", tag], stdin=tar.stdout, capture_output=True, check=False)
-        assert tar.stdout is not None
-        tar.stdout.close()
+        if tar.stdout is not None:
+            tar.stdout.close()
         tar.wait()
         if imported.returncode != 0 or tar.returncode != 0:
-            raise PyhostError(f"docker import of {tag} failed: {imported.stderr.decode(errors='replace').strip()}")
+            raise PyhostError(
+                f"docker import of {tag} failed: {imported.stderr.decode(errors='replace').strip()}"
+            )
 
 
 def _customise_rootfs(root: Path) -> None:
@@ -227,9 +238,9 @@ def python_image_tag(python_versions: list[str], pyenv_ref: str) -> str:
     The `pyenv` molecule scenario builds CPython for real once and commits its container under this tag; the
     other scenarios and the sandbox start from it, so the role finds the build done and skips it.
     """
-    from pyhost.content import roles_dir
-
-    recipe = _digest(base_image_tag(), _tree_digest(roles_dir() / "pyenv"), ",".join(python_versions), pyenv_ref)
+    recipe = _digest(
+        base_image_tag(), _tree_digest(roles_dir() / "pyenv"), ",".join(python_versions), pyenv_ref
+    )
     return f"pyhost-python:{recipe}"
 
 

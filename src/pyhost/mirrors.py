@@ -82,7 +82,8 @@ def ensure_pyenv_mirror(root: Path) -> tuple[Path, str]:
 def _git(args: list[str]) -> str:
     proc = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise PyhostError(f"git {args[0]} failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr else proc.returncode}")
+        reason = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+        raise PyhostError(f"git {args[0]} failed: {reason}")
     return proc.stdout
 
 
@@ -109,7 +110,9 @@ def ensure_cpython_mirror(root: Path, versions: list[str]) -> Path:
         try:
             actual = _sha256(tarball)
             if actual != sha:
-                raise PyhostError(f"Debian's source for Python {version} has sha256 {actual}, pyenv expects {sha} for {name}")
+                raise PyhostError(
+                    f"Debian's source for Python {version} has sha256 {actual}; pyenv expects {sha} ({name})"
+                )
             partial = mirror / f".{sha}.partial"
             shutil.copyfile(tarball, partial)
             partial.rename(mirror / sha)
@@ -131,38 +134,51 @@ def _apt_options(base: Path) -> list[str]:
         (base / sub).mkdir(parents=True, exist_ok=True)
     sources = base / "etc/sources.list"
     sources.write_text(
-        "".join(f"deb-src [signed-by={KEYRING}] {DEBIAN_ARCHIVE} {suite} main\n" for suite in DEBIAN_SOURCE_SUITES)
+        "".join(
+            f"deb-src [signed-by={KEYRING}] {DEBIAN_ARCHIVE} {suite} main\n" for suite in DEBIAN_SOURCE_SUITES
+        )
     )
     return [
-        "-o", f"Dir::Etc::SourceList={sources}",
-        "-o", "Dir::Etc::SourceParts=/dev/null",
-        "-o", f"Dir::State::Lists={base / 'lists'}",
-        "-o", f"Dir::Cache={base / 'cache'}",
-        "-o", "Dir::State::status=/dev/null",
-        "-o", "APT::Sandbox::User=root",
+        "-o",
+        f"Dir::Etc::SourceList={sources}",
+        "-o",
+        "Dir::Etc::SourceParts=/dev/null",
+        "-o",
+        f"Dir::State::Lists={base / 'lists'}",
+        "-o",
+        f"Dir::Cache={base / 'cache'}",
+        "-o",
+        "Dir::State::status=/dev/null",
+        "-o",
+        "APT::Sandbox::User=root",
     ]
 
 
 def _fetch_debian_orig(version: str) -> Path:
     if shutil.which("apt-get") is None:
-        raise PyhostError(f"no Debian source available for Python {version}: apt-get is missing on this machine")
+        raise PyhostError(
+            f"no Debian source available for Python {version}: apt-get is missing on this machine"
+        )
     minor = ".".join(version.split(".")[:2])
     package = f"python{minor}"
     apt_dir = cache_dir() / "apt-sources"
     opts = _apt_options(apt_dir)
     update = subprocess.run(["apt-get", *opts, "update"], capture_output=True, text=True, check=False)
     if update.returncode != 0:
+        reason = " ".join(update.stderr.strip().splitlines()[-1:])
         raise PyhostError(
-            f"no Debian source available: `apt-get update` of the source lists failed ({update.stderr.strip().splitlines()[-1:]})"
+            f"no Debian source available: `apt-get update` of the source lists failed ({reason})"
         )
-    shown = subprocess.run(["apt-cache", *opts, "showsrc", package], capture_output=True, text=True, check=False)
+    shown = subprocess.run(
+        ["apt-cache", *opts, "showsrc", package], capture_output=True, text=True, check=False
+    )
     debian_versions = [
         v for v in re.findall(r"^Version: (\S+)$", shown.stdout, re.MULTILINE) if v.split("-")[0] == version
     ]
     if not debian_versions:
         raise PyhostError(
-            f"no Debian source available for Python {version}: no {package} source package of that upstream version in "
-            f"{', '.join(DEBIAN_SOURCE_SUITES)}"
+            f"no Debian source available for Python {version}: no {package} source package "
+            f"of that upstream version in {', '.join(DEBIAN_SOURCE_SUITES)}"
         )
     work = Path(tempfile.mkdtemp(prefix="pyhost-src-", dir=cache_dir()))
     fetched = subprocess.run(

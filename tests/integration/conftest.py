@@ -1,6 +1,10 @@
-"""Fixtures shared by the integration tests: the prepared testbed (engine, images, mirrors)."""
+"""Fixtures shared by the integration tests: the prepared testbed, and live output for long steps."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager as ContextManager
 
 import pytest
 
@@ -14,3 +18,16 @@ def testbed() -> testbed_module.Testbed:
         return testbed_module.prepare()
     except PyhostError as exc:
         pytest.fail(f"the testbed cannot be prepared: {exc}")
+
+
+@pytest.fixture(scope="session")
+def live(request: pytest.FixtureRequest) -> Callable[[], ContextManager[None]]:
+    """A context in which output reaches the terminal as it comes (molecule and provisioning take minutes)."""
+    capman = request.config.pluginmanager.getplugin("capturemanager")
+
+    @contextlib.contextmanager
+    def uncaptured() -> Iterator[None]:
+        with capman.global_and_fixture_disabled():
+            yield
+
+    return uncaptured

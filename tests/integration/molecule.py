@@ -23,9 +23,12 @@ def run(scenario: str, action: str, env: dict[str, str], *args: str) -> tuple[in
     cmd = [str(molecule), action, "-s", scenario, *args]
     full_env = {**os.environ, **env, "PY_COLORS": "0", "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
     lines: list[str] = []
-    with log.open("w") as out, subprocess.Popen(
-        cmd, cwd=REPO, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as proc:
+    with (
+        log.open("w") as out,
+        subprocess.Popen(
+            cmd, cwd=REPO, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ) as proc,
+    ):
         assert proc.stdout is not None
         for line in proc.stdout:
             lines.append(line)

@@ -8,6 +8,8 @@ that image, so a test run builds CPython at most once and a second run builds no
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
 
 import pytest
 
@@ -27,10 +29,15 @@ def _assert_idempotent(output: str) -> None:
     assert recaps and set(recaps) == {"0"}, f"second converge reported changed={recaps}"
 
 
-def test_pyenv_scenario_builds_cpython_once(testbed: Testbed, capfd: pytest.CaptureFixture[str]) -> None:
+def test_pyenv_scenario_builds_cpython_once(
+    testbed: Testbed, live: Callable[[], ContextManager[None]]
+) -> None:
     cached = docker.image_exists(testbed.python_image)
-    env = {**testbed.environment(), "PYHOST_HOST_IMAGE": testbed.python_image if cached else testbed.host_image}
-    with capfd.disabled():
+    env = {
+        **testbed.environment(),
+        "PYHOST_HOST_IMAGE": testbed.python_image if cached else testbed.host_image,
+    }
+    with live():
         print(f"\n== molecule pyenv on {'cached ' + testbed.python_image if cached else testbed.host_image}")
         molecule.run("pyenv", "destroy", env)
         code, output = molecule.run("pyenv", "test", env, "--destroy", "never")
@@ -44,11 +51,11 @@ def test_pyenv_scenario_builds_cpython_once(testbed: Testbed, capfd: pytest.Capt
             molecule.run("pyenv", "destroy", env)
 
 
-def test_default_scenario_whole_stack(testbed: Testbed, capfd: pytest.CaptureFixture[str]) -> None:
+def test_default_scenario_whole_stack(testbed: Testbed, live: Callable[[], ContextManager[None]]) -> None:
     if not docker.image_exists(testbed.python_image):
         pytest.fail(f"no cached CPython image {testbed.python_image}: the pyenv scenario must pass first")
     env = {**testbed.environment(), "PYHOST_HOST_IMAGE": testbed.python_image}
-    with capfd.disabled():
+    with live():
         print(f"\n== molecule default on {testbed.python_image}")
         code, output = molecule.run("default", "test", env)
     assert code == 0, "molecule test -s default failed (see artifacts/molecule-default-test.log)"

@@ -12,7 +12,7 @@ import pytest
 
 def _fake_docker(bindir: Path, *, answers: bool) -> None:
     script = bindir / "docker"
-    body = 'echo 24.0.0; exit 0' if answers else 'echo "Cannot connect to the Docker daemon" >&2; exit 1'
+    body = "echo 24.0.0; exit 0" if answers else 'echo "Cannot connect to the Docker daemon" >&2; exit 1'
     script.write_text(f"#!/bin/sh\n{body}\n")
     script.chmod(0o755)
 
@@ -20,7 +20,12 @@ def _fake_docker(bindir: Path, *, answers: bool) -> None:
 def _run_testbed(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pyhost.testbed"],
-        env={"PATH": env.pop("PATH"), "HOME": str(tmp_path), "PYHOST_CACHE_DIR": str(tmp_path / "cache"), **env},
+        env={
+            "PATH": env.pop("PATH"),
+            "HOME": str(tmp_path),
+            "PYHOST_CACHE_DIR": str(tmp_path / "cache"),
+            **env,
+        },
         capture_output=True,
         text=True,
         timeout=120,
@@ -58,8 +63,10 @@ def test_no_pyenv_checkout(tmp_path: Path) -> None:
     assert "no pyenv git checkout found" in _one_error_line(proc)
 
 
-@pytest.mark.skipif(not Path("/root/.pyenv/.git").exists() and not os.environ.get("PYENV_ROOT"),
-                    reason="needs this machine's pyenv checkout")
+@pytest.mark.skipif(
+    not Path("/root/.pyenv/.git").exists() and not os.environ.get("PYENV_ROOT"),
+    reason="needs this machine's pyenv checkout",
+)
 def test_no_debian_source(tmp_path: Path) -> None:
     bindir = tmp_path / "bin"
     bindir.mkdir()

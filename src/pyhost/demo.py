@@ -1,0 +1,105 @@
+"""`make demo`: a sandbox VPS provisioned for real, a publisher added, and the seed's tutorial run against it.
+
+Every step goes through the real `pyhost` command, as a user would type it. The workspace is ./sandbox
+(override with PYHOST_DEMO_WORKSPACE); the tutorial's projects and venvs go under it too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pyhost.errors import PyhostError
+from pyhost.tutorial import Index, Tutorial
+
+DEMO_USER = "demo"
+
+
+def _pyhost(workspace: Path, *args: str, input_text: str | None = None, capture: bool = False) -> str:
+    cmd = [sys.executable, "-m", "pyhost", *args, "--inventory", str(workspace)]
+    proc = subprocess.run(cmd, input=input_text, text=True, capture_output=capture, check=False)
+    if proc.returncode != 0:
+        detail = (proc.stderr or "").strip().splitlines()[-1:] if capture else []
+        raise PyhostError(
+            f"`pyhost {' '.join(args)}` failed (exit {proc.returncode}) {' '.join(detail)}".strip()
+        )
+    return proc.stdout if capture else ""
+
+
+def _banner(text: str) -> None:
+    print(f"\n==> {text}", flush=True)
+
+
+def main() -> int:
+    workspace = Path(os.environ.get("PYHOST_DEMO_WORKSPACE", "sandbox")).resolve()
+    started = time.monotonic()
+    try:
+        _banner("pyhost sandbox up: a systemd 'VPS' and a local ACME server in containers")
+        _pyhost(workspace, "sandbox", "up")
+        _banner(
+            "pyhost provision --host sandbox: the real roles, end to end. The first run builds CPython from "
+            "source (about 5-8 minutes on 2 cores) unless the test run already cached it."
+        )
+        _pyhost(workspace, "provision", "--host", "sandbox")
+        status = json.loads(_pyhost(workspace, "sandbox", "status", "--json", capture=True))
+        password = secrets.token_urlsafe(18)
+        _banner(f"pyhost add-user {DEMO_USER} --role publisher (a generated password)")
+        _pyhost(
+            workspace,
+            "add-user",
+            DEMO_USER,
+            "--role",
+            "publisher",
+            "--password-stdin",
+            "--host",
+            "sandbox",
+            input_text=password + "\n",
+        )
+        index = Index(url=status["url"], user=DEMO_USER, password=password, ca_file=Path(status["ca_file"]))
+
+        def client_config(tool: str) -> str:
+            return _pyhost(
+                workspace,
+                "client-config",
+                "--host",
+                "sandbox",
+                "--user",
+                DEMO_USER,
+                "--tool",
+                tool,
+                capture=True,
+            )
+
+        _banner("the seed's tutorial against the sandbox")
+        outcome = Tutorial(index, workspace / "tutorial", client_config=client_config).run_all()
+    except PyhostError as exc:
+        print(f"pyhost demo: error: {exc}", file=sys.stderr)
+        return 1
+    minutes = (time.monotonic() - started) / 60
+    _banner(f"done in {minutes:.1f} min")
+    print(f"""
+  index URL:     {index.url}
+  simple index:  {index.simple}
+  CA file:       {index.ca_file}
+  user:          {DEMO_USER} (publisher)
+  password:      {password}
+  python test.py printed: {outcome.hello_output!r}; consumer pins hello-poetry {outcome.consumer_constraint}
+
+Try it:
+  pip install --cert {index.ca_file} \\
+      --index-url https://{DEMO_USER}:{password}@{index.host}/simple/ hello-poetry
+  {sys.executable} -m pyhost client-config --inventory {workspace} --host sandbox \\
+      --user {DEMO_USER} --tool poetry
+  {sys.executable} -m pyhost status --inventory {workspace} --host sandbox
+  {sys.executable} -m pyhost sandbox down --inventory {workspace}     # when you are done
+""")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
