@@ -406,6 +406,13 @@ def describe_files(
     return files
 
 
+def _pages_in(output_dir: Path) -> set[str]:
+    """Projects that have a page in `output_dir`."""
+    if not output_dir.is_dir():
+        return set()
+    return {entry.name for entry in output_dir.iterdir() if (entry / HTML_PAGE).is_file()}
+
+
 def generate(
     packages_dir: Path,
     output_dir: Path,
@@ -420,7 +427,10 @@ def generate(
     result = Result()
     with locked(output_dir / LOCK_FILE):
         found, result.skipped = scan(packages_dir)
-        wanted = sorted(found) if projects is None else sorted({normalize(p) for p in projects})
+        if projects is None:
+            wanted = sorted(set(found) | _pages_in(output_dir))
+        else:
+            wanted = sorted({normalize(p) for p in projects})
         for project in wanted:
             page_dir = output_dir / project
             json_path = page_dir / JSON_PAGE
@@ -429,11 +439,14 @@ def generate(
             if not files:
                 for stale in (page_dir / HTML_PAGE, json_path):
                     stale.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    page_dir.rmdir()
                 continue
             write_atomic(page_dir / HTML_PAGE, render_project_html(project, files, files_url_prefix))
             write_atomic(json_path, render_project_json(project, files, files_url_prefix))
             result.projects.append(project)
-        listed = [p for p in found if p in result.projects or (output_dir / p / HTML_PAGE).is_file()]
+        # Only projects whose page exists: a project never requested has files but no page yet.
+        listed = sorted(set(found) & _pages_in(output_dir))
         write_atomic(output_dir / HTML_PAGE, render_root_html(listed))
         write_atomic(output_dir / JSON_PAGE, render_root_json(listed))
     return result

@@ -14,8 +14,8 @@ How concurrent publishes stay safe:
 - s3://    Files are put with `If-None-Match: *`. Each page is a compare-and-swap: read its ETag, list
   packages/ (S3 listings are strongly consistent), render, then put with `If-Match: <etag>` (or
   `If-None-Match: *` for a new page); a publisher whose page changed in between starts that page again.
-  A page write therefore succeeds only if no other write came after its listing started; since each
-  publisher lists after its own uploads, the last successful write has listed every uploaded file.
+  A page write succeeds only if nobody wrote that page since its ETag was read, before its listing; as
+  each publisher lists after its own uploads, the last successful write has listed every uploaded file.
 
 Serving an S3 target to pip: pip asks for `.../simple/<project>/`. An S3 website endpoint (or CloudFront
 with a default root object) maps that to `simple/<project>/index.html`; the plain REST endpoint (and moto)
@@ -54,6 +54,7 @@ HTML_TYPE = "text/html; charset=utf-8"
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 PAGE_CACHE_CONTROL = "no-cache"
 PAGE_ATTEMPTS = 12
+CHECKING_BUCKET = "checking the bucket"
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
@@ -192,10 +193,6 @@ class FileTarget(Target):
 
     def publish(self, dists: Sequence[LocalDist]) -> PublishReport:
         packages = self.root / PACKAGES
-        try:
-            packages.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise PyhostError(f"cannot create {packages}: {exc.strerror}") from exc
         report = PublishReport(self.index_url())
         new = []
         for dist in dists:
@@ -206,6 +203,10 @@ class FileTarget(Target):
                 report.unchanged.append(dist.info.filename)
             else:
                 raise _conflict(dist.info.filename, self)
+        try:
+            packages.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PyhostError(f"cannot create {packages}: {exc.strerror}") from exc
         failure: PyhostError | None = None
         for dist in new:
             try:
@@ -215,10 +216,17 @@ class FileTarget(Target):
                 break
             (report.uploaded if placed else report.unchanged).append(dist.info.filename)
         # Pages are regenerated even after a failure, so that the files that did land are listed.
-        result = indexgen.generate(packages, self.root / SIMPLE, _affected_projects(dists), FILES_URL_PREFIX)
+        try:
+            result = indexgen.generate(
+                packages, self.root / SIMPLE, _affected_projects(dists), FILES_URL_PREFIX
+            )
+        except OSError as exc:
+            raise failure or PyhostError(
+                f"cannot write the index pages in {self.root / SIMPLE}: {exc}"
+            ) from exc
         if failure is not None:
             raise failure
-        report.projects, report.skipped = result.projects, result.skipped
+        report.projects, report.skipped = _affected_projects(dists), result.skipped
         return report
 
     def _place(self, dist: LocalDist, packages: Path) -> bool:
@@ -324,7 +332,7 @@ class S3Target(Target):
     def _client_error(self, exc: Any, action: str) -> PyhostError:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
-        if code in ("NoSuchBucket", "404") and "bucket" in action:
+        if code == "NoSuchBucket" or (code == "404" and action == CHECKING_BUCKET):
             return PyhostError(
                 f"bucket {self.bucket} does not exist (or is not visible to these credentials)"
             )
@@ -336,7 +344,7 @@ class S3Target(Target):
         return PyhostError(f"S3 error while {action} in {self.describe()}: {code} {error.get('Message', '')}")
 
     def _check_bucket(self) -> None:
-        with self._errors("checking the bucket"):
+        with self._errors(CHECKING_BUCKET):
             self.client.head_bucket(Bucket=self.bucket)
 
     def _head(self, key: str) -> dict[str, Any] | None:
@@ -415,15 +423,13 @@ class S3Target(Target):
         return report
 
     def _upload(self, dist: LocalDist) -> bool:
-        """Upload one file (its core metadata first, so a listed file's metadata is always there)."""
+        """Upload one file, then its core metadata; False if the same file was already there.
+
+        The metadata goes second and unconditionally: once the file is ours (or identical to ours), the
+        metadata that matches it is ours too, and a leftover from an earlier failed upload gets replaced.
+        Until it lands, pages leave out the metadata attribute, because they only advertise a listed one.
+        """
         info = dist.info
-        if info.core_metadata_sha256 is not None:
-            self._put_if(
-                self.key(PACKAGES, info.filename + indexgen.METADATA_SUFFIX),
-                dist.metadata,
-                None,
-                ContentType="text/plain; charset=utf-8",
-            )
         recorded = {"sha256": info.sha256}
         if info.requires_python:
             recorded["requires-python"] = urllib.parse.quote(info.requires_python)
@@ -439,6 +445,13 @@ class S3Target(Target):
             )
         if not placed and self._remote_sha256(info.filename) != info.sha256:
             raise _conflict(info.filename, self)
+        if info.core_metadata_sha256 is not None:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self.key(PACKAGES, info.filename + indexgen.METADATA_SUFFIX),
+                Body=dist.metadata,
+                ContentType="text/plain; charset=utf-8",
+            )
         return placed
 
     def _list_packages(self) -> _Listing:

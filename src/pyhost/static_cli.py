@@ -71,6 +71,9 @@ def publish(
     listed. A file that already exists with the same content is skipped; one with different content is
     refused, and nothing is uploaded.
 
+    pip reads an S3 index anonymously: let the bucket policy allow s3:GetObject on the prefix, or put
+    CloudFront in front and pass its URL as --public-url.
+
     \b
     Examples:
       pyhost static publish dist/* --target s3://acme-packages/pypi
@@ -87,7 +90,7 @@ def publish(
         click.echo(f"warning: left {name} out of the pages: {reason}", err=True)
     click.echo(f"pages updated for: {', '.join(report.projects)}")
     click.echo(f"index URL: {report.index_url}")
-    click.echo(f"  pip install --extra-index-url {report.index_url} {report.projects[0]}")
+    click.echo(f"  pip install --extra-index-url {report.index_url} {' '.join(report.projects)}")
 
 
 @static.command(name="list")
@@ -115,11 +118,11 @@ def list_command(target: str | None, host: str | None, endpoint_url: str | None)
 
 
 def run() -> None:
-    """Run the group on its own, turning PyhostError into one line on stderr and exit status 1."""
+    """Run the group on its own, with the main CLI's one-line errors and exit status 1."""
     try:
         static.main(prog_name="pyhost static")
     except PyhostError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"pyhost: error: {' '.join(str(exc).split())}", err=True)
         sys.exit(1)
 
 

@@ -1,7 +1,7 @@
 """Helpers for the static-index tests: real installable distributions, a moto S3 server, an HTTP server, pip.
 
-Imported explicitly by tests/unit/test_indexgen.py, tests/unit/test_static.py and
-tests/integration/test_static_route.py (see `load_helpers` there), not collected as a conftest.
+Imported as `tests.integration.conftest_static` by tests/unit/test_indexgen.py, tests/unit/test_static.py and
+tests/integration/test_static_route.py; pytest does not load it as a conftest.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
+import gzip
 import hashlib
 import http.server
 import io
@@ -18,9 +19,11 @@ import subprocess
 import sys
 import tarfile
 import threading
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 BUCKET = "team-packages"
 AWS_TEST_ENV = {
@@ -31,6 +34,11 @@ AWS_TEST_ENV = {
     "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
 }
+
+
+# Fixed timestamps make builds reproducible, so building the same release twice gives the same bytes.
+FIXED_DATE = (2024, 1, 1, 0, 0, 0)
+WHEEL_FILE = b"Wheel-Version: 1.0\nGenerator: pyhost-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
 
 
 def _metadata(name: str, version: str, requires_python: str | None) -> str:
@@ -46,20 +54,22 @@ def _record_line(path: str, data: bytes) -> str:
 
 
 def build_wheel(directory: Path, name: str, version: str, requires_python: str | None = None) -> Path:
-    """A real, installable pure-Python wheel with one module, `<name>.py`, holding VERSION."""
+    """A real, installable pure-Python wheel with one module, `<name>.py`, holding VERSION; reproducible."""
     dist = name.replace("-", "_")
     info = f"{dist}-{version}.dist-info"
     files = {
         f"{dist}.py": f'VERSION = "{version}"\n'.encode(),
         f"{info}/METADATA": _metadata(name, version, requires_python).encode(),
-        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: pyhost-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{info}/WHEEL": WHEEL_FILE,
     }
     record = [_record_line(path, data) for path, data in files.items()] + [f"{info}/RECORD,,"]
     files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
     path = directory / f"{dist}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for member, data in files.items():
-            archive.writestr(member, data)
+            entry = zipfile.ZipInfo(member, date_time=FIXED_DATE)
+            entry.external_attr = 0o644 << 16
+            archive.writestr(entry, data, zipfile.ZIP_DEFLATED)
     return path
 
 
@@ -76,7 +86,10 @@ def build_sdist(directory: Path, name: str, version: str, requires_python: str |
         f"{top}/{dist}.py": f'VERSION = "{version}"\n'.encode(),
     }
     path = directory / f"{top}.tar.gz"
-    with tarfile.open(path, "w:gz") as archive:
+    with (
+        gzip.GzipFile(path, "wb", mtime=0) as compressed,
+        tarfile.open(fileobj=compressed, mode="w") as archive,
+    ):
         for member, data in files.items():
             entry = tarfile.TarInfo(member)
             entry.size = len(data)
@@ -86,7 +99,7 @@ def build_sdist(directory: Path, name: str, version: str, requires_python: str |
 
 @contextlib.contextmanager
 def moto_s3(public_bucket: str | None = BUCKET) -> Iterator[str]:
-    """A real moto S3 server on loopback; yields its endpoint URL. The bucket, if named, is publicly readable."""
+    """A real moto S3 server on loopback; yields its endpoint. The bucket, if named, is publicly readable."""
     from moto.server import ThreadedMotoServer  # noqa: PLC0415 - test-only dependency, slow to import
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -94,6 +107,9 @@ def moto_s3(public_bucket: str | None = BUCKET) -> Iterator[str]:
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
+        # Every moto server in one process shares the same backends: start from an empty store.
+        reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+        urllib.request.urlopen(reset, timeout=10).close()
         if public_bucket:
             make_public_bucket(endpoint, public_bucket)
         yield endpoint
@@ -101,7 +117,7 @@ def moto_s3(public_bucket: str | None = BUCKET) -> Iterator[str]:
         server.stop()
 
 
-def s3_client(endpoint: str):  # noqa: ANN201 - boto3 client types are generated
+def s3_client(endpoint: str | None) -> Any:
     import boto3  # noqa: PLC0415
 
     return boto3.session.Session(
@@ -118,7 +134,12 @@ def make_public_bucket(endpoint: str, bucket: str) -> None:
     policy = {
         "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+            }
         ],
     }
     client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
@@ -127,7 +148,7 @@ def make_public_bucket(endpoint: str, bucket: str) -> None:
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     requested: list[str]
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: object) -> None:
         self.requested.append(self.path)
 
 
@@ -166,9 +187,9 @@ def pip_install(index_url: str, venv: Path, *requirements: str) -> dict[str, str
     """Install into a fresh venv from `index_url` only; returns {project: installed version}."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
+    pip = [sys.executable, "-m", "pip", "--python", str(python)]
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-cache-dir"]
-        + ["--index-url", index_url, *requirements],
+        [*pip, "install", "--no-cache-dir", "--index-url", index_url, *requirements],
         env=clean_env(),
         capture_output=True,
         text=True,
@@ -186,7 +207,9 @@ def pip_install(index_url: str, venv: Path, *requirements: str) -> dict[str, str
     return json.loads(out.stdout)
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """`pyhost static ARGS` in a subprocess, the way a user's shell runs it."""
     return subprocess.run(
         [sys.executable, "-m", "pyhost.static_cli", *args],

@@ -1,0 +1,383 @@
+"""pyhost.indexgen: filename parsing, metadata extraction, page rendering and directory regeneration."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import html.parser
+import json
+import os
+import stat
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from pyhost import indexgen
+from tests.integration import conftest_static as helpers
+
+INDEXGEN = Path(indexgen.__file__)
+
+
+class Anchors(html.parser.HTMLParser):
+    """The <a> tags of a page, with their attributes, the way an installer's HTML parser sees them."""
+
+    def __init__(self, page: bytes) -> None:
+        super().__init__()
+        self.links: dict[str, dict[str, str | None]] = {}
+        self._current: dict[str, str | None] | None = None
+        self.feed(page.decode())
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._current = dict(attrs)
+
+    def handle_data(self, data: str) -> None:
+        if self._current is not None:
+            self.links[data] = self._current
+            self._current = None
+
+
+@pytest.mark.parametrize(
+    ("filename", "expected"),
+    [
+        ("requests-2.32.3-py3-none-any.whl", ("requests", "2.32.3")),
+        ("Foo.Bar_baz-1.0-1-py3-none-any.whl", ("foo-bar-baz", "1.0")),
+        ("numpy-2.0.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", ("numpy", "2.0.0")),
+        ("my_pkg-1.0rc1.tar.gz", ("my-pkg", "1.0rc1")),
+        ("Legacy-Name-0.3.post1.zip", ("legacy-name", "0.3.post1")),
+        ("pkg-1!2.0.dev3+local.1.tar.gz", ("pkg", "1!2.0.dev3+local.1")),
+    ],
+)
+def test_parse_filename_gives_normalized_project_and_version(
+    filename: str, expected: tuple[str, str]
+) -> None:
+    assert indexgen.parse_filename(filename) == expected
+
+
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "notes.txt",
+        "pkg-1.0.tar.bz2",
+        "pkg-1.0-py3-none.whl",
+        "pkg-1.0-x-py3-none-any.whl",
+        "pkg-not.a.version-py3-none-any.whl",
+        "pkg.tar.gz",
+        "-1.0.tar.gz",
+        "../pkg-1.0.tar.gz",
+        ".pkg-1.0.tar.gz",
+    ],
+)
+def test_parse_filename_rejects_what_is_not_a_distribution(filename: str) -> None:
+    with pytest.raises(indexgen.InvalidDistribution):
+        indexgen.parse_filename(filename)
+
+
+def test_inspect_wheel_reads_requires_python_and_hashes_its_metadata(tmp_path: Path) -> None:
+    wheel = helpers.build_wheel(tmp_path, "pkg-a", "1.0", requires_python=">=3.9, <4")
+    dist, metadata = indexgen.inspect_distribution(wheel)
+    with zipfile.ZipFile(wheel) as archive:
+        assert metadata == archive.read("pkg_a-1.0.dist-info/METADATA")
+    assert dist == indexgen.DistFile(
+        filename=wheel.name,
+        project="pkg-a",
+        version="1.0",
+        sha256=hashlib.sha256(wheel.read_bytes()).hexdigest(),
+        size=wheel.stat().st_size,
+        requires_python=">=3.9, <4",
+        core_metadata_sha256=hashlib.sha256(metadata).hexdigest(),
+    )
+
+
+def test_inspect_sdist_reads_pkg_info_but_offers_no_pep658_metadata(tmp_path: Path) -> None:
+    sdist = helpers.build_sdist(tmp_path, "pkg-a", "1.0", requires_python=">=3.10")
+    dist, metadata = indexgen.inspect_distribution(sdist)
+    assert b"Name: pkg-a" in metadata
+    assert (dist.project, dist.version, dist.requires_python) == ("pkg-a", "1.0", ">=3.10")
+    assert dist.core_metadata_sha256 is None
+
+
+def test_inspect_zip_sdist(tmp_path: Path) -> None:
+    path = tmp_path / "pkg_a-1.0.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("pkg_a-1.0/PKG-INFO", "Metadata-Version: 2.1\nName: pkg-a\nVersion: 1.0\n")
+    dist, _ = indexgen.inspect_distribution(path)
+    assert (dist.project, dist.requires_python) == ("pkg-a", None)
+
+
+def test_inspect_rejects_broken_and_mismatched_archives(tmp_path: Path) -> None:
+    not_zip = tmp_path / "pkg_a-1.0-py3-none-any.whl"
+    not_zip.write_bytes(b"plain text")
+    not_gzip = tmp_path / "pkg_a-1.0.tar.gz"
+    not_gzip.write_bytes(b"plain text")
+    no_metadata = tmp_path / "pkg_b-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(no_metadata, "w") as archive:
+        archive.writestr("pkg_b.py", "")
+    other_name = tmp_path / "elsewhere"
+    other_name.mkdir()
+    renamed = helpers.build_wheel(other_name, "pkg-c", "1.0").rename(tmp_path / "pkg_d-1.0-py3-none-any.whl")
+    for path, reason in [
+        (not_zip, "not a readable archive"),
+        (not_gzip, "not a readable archive"),
+        (no_metadata, "dist-info/METADATA"),
+        (renamed, "dist-info/METADATA"),
+    ]:
+        with pytest.raises(indexgen.InvalidDistribution, match=reason):
+            indexgen.inspect_distribution(path)
+
+
+def test_metadata_naming_another_project_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "pkg_a-1.0.tar.gz"
+    helpers.build_sdist(tmp_path, "pkg-z", "1.0").rename(path)
+    with pytest.raises(indexgen.InvalidDistribution, match="names project 'pkg-z'"):
+        indexgen.inspect_distribution(path)
+
+
+def sample(filename: str, **fields: object) -> indexgen.DistFile:
+    project, version = indexgen.parse_filename(filename)
+    values: dict[str, object] = {"sha256": "ab" * 32, "size": 10, **fields}
+    return indexgen.DistFile(filename, project, version, **values)  # type: ignore[arg-type]
+
+
+def test_project_html_links_files_with_hash_requires_python_and_metadata() -> None:
+    files = [
+        sample("pkg_a-2.0-py3-none-any.whl", requires_python=">=3.8,<4", core_metadata_sha256="cd" * 32),
+        sample("pkg_a-1.0.tar.gz"),
+    ]
+    links = Anchors(indexgen.render_project_html("pkg-a", files, "../../packages/")).links
+    assert list(links) == ["pkg_a-1.0.tar.gz", "pkg_a-2.0-py3-none-any.whl"]
+    wheel = links["pkg_a-2.0-py3-none-any.whl"]
+    assert wheel["href"] == f"../../packages/pkg_a-2.0-py3-none-any.whl#sha256={'ab' * 32}"
+    assert wheel["data-requires-python"] == ">=3.8,<4"
+    assert wheel["data-core-metadata"] == wheel["data-dist-info-metadata"] == f"sha256={'cd' * 32}"
+    sdist = links["pkg_a-1.0.tar.gz"]
+    assert "data-core-metadata" not in sdist and "data-requires-python" not in sdist
+
+
+def test_project_html_escapes_requires_python() -> None:
+    page = indexgen.render_project_html("pkg-a", [sample("pkg_a-1.0.tar.gz", requires_python='<4,>=3"')], "")
+    assert b'data-requires-python="&lt;4,&gt;=3&quot;"' in page
+
+
+def test_project_json_follows_pep_691_and_700() -> None:
+    files = [
+        sample("pkg_a-2.0-py3-none-any.whl", requires_python=">=3.8", core_metadata_sha256="cd" * 32),
+        sample("pkg_a-1.0.tar.gz", size=7),
+    ]
+    page = json.loads(indexgen.render_project_json("pkg-a", files, "../../packages/"))
+    assert page["meta"] == {"api-version": "1.1"}
+    assert page["name"] == "pkg-a"
+    assert page["versions"] == ["1.0", "2.0"]
+    sdist, wheel = page["files"]
+    assert sdist == {
+        "filename": "pkg_a-1.0.tar.gz",
+        "url": "../../packages/pkg_a-1.0.tar.gz",
+        "hashes": {"sha256": "ab" * 32},
+        "size": 7,
+        "core-metadata": False,
+        "dist-info-metadata": False,
+        "yanked": False,
+    }
+    assert wheel["requires-python"] == ">=3.8"
+    assert wheel["core-metadata"] == wheel["dist-info-metadata"] == {"sha256": "cd" * 32}
+
+
+def test_json_page_round_trips_into_the_cache() -> None:
+    files = [sample("pkg_a-2.0-py3-none-any.whl", requires_python=">=3.8", core_metadata_sha256="cd" * 32)]
+    page = indexgen.render_project_json("pkg-a", files, "../../packages/")
+    assert indexgen.files_from_json(page, "pkg-a") == {files[0].filename: files[0]}
+    assert indexgen.files_from_json(b"<html>not json</html>", "pkg-a") == {}
+
+
+def test_root_pages_list_each_project_once() -> None:
+    links = Anchors(indexgen.render_root_html(["pkg-b", "pkg-a", "pkg-b"])).links
+    assert links == {"pkg-a": {"href": "pkg-a/"}, "pkg-b": {"href": "pkg-b/"}}
+    root = json.loads(indexgen.render_root_json(["pkg-b", "pkg-a"]))
+    assert root == {"meta": {"api-version": "1.1"}, "projects": [{"name": "pkg-a"}, {"name": "pkg-b"}]}
+
+
+def test_pages_are_deterministic() -> None:
+    files = [sample("pkg_a-1.0.tar.gz"), sample("pkg_a-2.0.tar.gz")]
+    first = indexgen.render_project_html("pkg-a", files, "x/") + indexgen.render_project_json(
+        "pkg-a", files, "x/"
+    )
+    files.reverse()
+    assert first == indexgen.render_project_html("pkg-a", files, "x/") + indexgen.render_project_json(
+        "pkg-a", files, "x/"
+    )
+
+
+def test_generate_merges_projects_and_writes_metadata_files(tmp_path: Path) -> None:
+    packages, simple = tmp_path / "packages", tmp_path / "simple"
+    packages.mkdir()
+    wheel_a = helpers.build_wheel(packages, "pkg-a", "1.0", requires_python=">=3.8")
+    result = indexgen.generate(packages, simple)
+    assert result.projects == ["pkg-a"]
+    helpers.build_wheel(packages, "pkg-b", "1.0")
+    assert indexgen.generate(packages, simple, projects=["PKG_B"]).projects == ["pkg-b"]
+
+    assert set(Anchors((simple / "index.html").read_bytes()).links) == {"pkg-a", "pkg-b"}
+    root_json = json.loads((simple / "index.v1+json").read_bytes())
+    assert [p["name"] for p in root_json["projects"]] == ["pkg-a", "pkg-b"]
+    link = Anchors((simple / "pkg-a" / "index.html").read_bytes()).links[wheel_a.name]
+    metadata = packages / (wheel_a.name + ".metadata")
+    with zipfile.ZipFile(wheel_a) as archive:
+        assert metadata.read_bytes() == archive.read("pkg_a-1.0.dist-info/METADATA")
+    assert link["data-core-metadata"] == f"sha256={hashlib.sha256(metadata.read_bytes()).hexdigest()}"
+    assert link["data-requires-python"] == ">=3.8"
+
+
+def test_generate_never_lists_a_file_that_is_gone(tmp_path: Path) -> None:
+    packages, simple = tmp_path / "packages", tmp_path / "simple"
+    packages.mkdir()
+    old = helpers.build_wheel(packages, "pkg-a", "1.0")
+    new = helpers.build_wheel(packages, "pkg-a", "2.0")
+    lone = helpers.build_wheel(packages, "pkg-b", "1.0")
+    indexgen.generate(packages, simple)
+    old.unlink()
+    lone.unlink()
+    indexgen.generate(packages, simple)
+    assert list(Anchors((simple / "pkg-a" / "index.html").read_bytes()).links) == [new.name]
+    assert not (simple / "pkg-b" / "index.html").exists()
+    assert set(Anchors((simple / "index.html").read_bytes()).links) == {"pkg-a"}
+
+
+def test_generate_skips_unreadable_files_and_says_why(tmp_path: Path) -> None:
+    packages, simple = tmp_path / "packages", tmp_path / "simple"
+    packages.mkdir()
+    good = helpers.build_wheel(packages, "pkg-a", "1.0")
+    (packages / "pkg_a-2.0-py3-none-any.whl").write_bytes(b"truncated upload")
+    (packages / "README.txt").write_text("hello")
+    result = indexgen.generate(packages, simple)
+    assert set(result.skipped) == {"pkg_a-2.0-py3-none-any.whl", "README.txt"}
+    assert list(Anchors((simple / "pkg-a" / "index.html").read_bytes()).links) == [good.name]
+
+
+def test_generate_trusts_its_previous_page_only_while_the_file_is_unchanged(tmp_path: Path) -> None:
+    packages, simple = tmp_path / "packages", tmp_path / "simple"
+    packages.mkdir()
+    wheel = helpers.build_wheel(packages, "pkg-a", "1.0")
+    indexgen.generate(packages, simple)
+    page = simple / "pkg-a" / "index.v1+json"
+    forged = json.loads(page.read_bytes())
+    forged["files"][0]["requires-python"] = ">=3.99"
+    page.write_text(json.dumps(forged))
+    indexgen.generate(packages, simple)
+    assert json.loads(page.read_bytes())["files"][0]["requires-python"] == ">=3.99"
+    forged["files"][0]["size"] = 1  # a different size means a different file: read it again
+    page.write_text(json.dumps(forged))
+    indexgen.generate(packages, simple)
+    entry = json.loads(page.read_bytes())["files"][0]
+    assert "requires-python" not in entry
+    assert entry["hashes"]["sha256"] == hashlib.sha256(wheel.read_bytes()).hexdigest()
+
+
+def test_generated_files_are_world_readable_and_no_temporary_file_is_left(tmp_path: Path) -> None:
+    packages, simple = tmp_path / "packages", tmp_path / "simple"
+    packages.mkdir()
+    helpers.build_wheel(packages, "pkg-a", "1.0")
+    indexgen.generate(packages, simple)
+    written = [p for p in [*packages.rglob("*"), *simple.rglob("*")] if p.is_file()]
+    assert not [p for p in written if p.name.endswith(".tmp")]
+    for path in written:
+        if path.name != indexgen.LOCK_FILE:
+            assert path.stat().st_mode & stat.S_IROTH, path
+
+
+def test_write_atomic_leaves_the_old_file_when_writing_fails(tmp_path: Path, monkeypatch) -> None:
+    page = tmp_path / "index.html"
+    page.write_bytes(b"old")
+
+    def fail(*_: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        indexgen.write_atomic(page, b"new")
+    assert page.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["index.html"]
+
+
+def test_module_imports_only_the_standard_library() -> None:
+    tree = ast.parse(INDEXGEN.read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported - set(sys.stdlib_module_names)
+
+
+def test_runs_as_a_standalone_script_without_site_packages(tmp_path: Path) -> None:
+    packages, simple = tmp_path / "packages", tmp_path / "simple"
+    packages.mkdir()
+    helpers.build_wheel(packages, "pkg-a", "1.0")
+    helpers.build_sdist(packages, "pkg-b", "1.0")
+    script = tmp_path / "indexgen.py"
+    script.write_bytes(INDEXGEN.read_bytes())
+    command = [
+        sys.executable,
+        "-S",
+        "-I",
+        str(script),
+        "--packages-dir",
+        str(packages),
+        "--output",
+        str(simple),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "wrote pages for 2 project(s)" in result.stdout
+    assert set(Anchors((simple / "index.html").read_bytes()).links) == {"pkg-a", "pkg-b"}
+
+    missing = subprocess.run(
+        [sys.executable, "-S", "-I", str(script), "--packages-dir", str(tmp_path / "nope"), "--output", "x"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode == 1
+    assert "is not a directory" in missing.stderr
+
+
+OLD_PYTHONS = sorted(Path.home().glob(".pyenv/versions/3.[89].*/bin/python"))
+
+
+@pytest.mark.skipif(not OLD_PYTHONS, reason="no Python 3.8 or 3.9 under ~/.pyenv to try")
+def test_an_old_server_python_writes_the_same_pages(tmp_path: Path) -> None:
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    helpers.build_wheel(packages, "pkg-a", "1.0", requires_python=">=3.8")
+    helpers.build_sdist(packages, "pkg-a", "1.0")
+    old, new = tmp_path / "old", tmp_path / "new"
+    command = [
+        str(OLD_PYTHONS[0]),
+        "-S",
+        str(INDEXGEN),
+        "--packages-dir",
+        str(packages),
+        "--output",
+        str(old),
+    ]
+    subprocess.run(command, check=True, capture_output=True)
+    indexgen.generate(packages, new)
+    for page in ("index.html", "index.v1+json", "pkg-a/index.html", "pkg-a/index.v1+json"):
+        assert (old / page).read_bytes() == (new / page).read_bytes(), page
+
+
+def test_main_regenerates_only_the_named_project(tmp_path: Path) -> None:
+    packages, simple = tmp_path / "packages", tmp_path / "simple"
+    packages.mkdir()
+    helpers.build_wheel(packages, "pkg-a", "1.0")
+    helpers.build_wheel(packages, "pkg-b", "1.0")
+    assert (
+        indexgen.main(["--packages-dir", str(packages), "--output", str(simple), "--project", "pkg-a"]) == 0
+    )
+    assert (simple / "pkg-a" / "index.html").exists()
+    assert not (simple / "pkg-b").exists()
+    # The root only links pages that exist, so pkg-b stays out until its page is generated.
+    assert set(Anchors((simple / "index.html").read_bytes()).links) == {"pkg-a"}
