@@ -23,8 +23,16 @@ from typing import Any
 
 import ansible_runner
 from rich.console import Console
-from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, Task, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Column, Table
 from rich.text import Text
 
 from pyhost import content
@@ -122,8 +130,10 @@ class EventDisplay:
         if self.live:
             self._progress = Progress(
                 SpinnerColumn(),
-                TextColumn("{task.description}"),
-                BarColumn(bar_width=20),
+                TextColumn(
+                    "{task.description}", table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis")
+                ),
+                BarColumn(bar_width=12),
                 TextColumn("[dim]{task.fields[counts]}"),
                 _TaskElapsedColumn(),
                 TimeElapsedColumn(),
@@ -149,8 +159,8 @@ class EventDisplay:
     def _refresh(self, *, new_task: bool = False) -> None:
         if self._progress is None:
             return
-        description = f"[bold]{self.play}[/bold] › {self._current_task}" if self.play else self.title
-        counts = f"{self.tasks_done} tasks"
+        description = f"[bold]{self.play}[/bold] > {self._current_task}" if self.play else self.title
+        counts = f"{self.tasks_done} done"
         failed = len(self.result.failures)
         if failed:
             counts += f", {failed} failed"
@@ -271,25 +281,28 @@ def run_playbook(
     console = console or Console(stderr=True)
     display = EventDisplay(console, title or f"{playbook.name} on {limit or 'all hosts'}", live=verbose == 0)
     flags = [flag for flag, on in (("--check", check), ("--diff", diff)) if on]
-    with tempfile.TemporaryDirectory(prefix="pyhost-run-") as private, _interruptible() as stop:
-        with display.running():
-            runner = ansible_runner.run(
-                private_data_dir=private,
-                playbook=str(playbook),
-                inventory=[str(p.resolve()) for p in workspace.inventory_sources()],
-                limit=limit,
-                tags=",".join(tags) or None,
-                skip_tags=",".join(skip_tags) or None,
-                cmdline=" ".join(flags) or None,
-                extravars=extravars or None,
-                envvars=envvars(workspace),
-                verbosity=max(verbose - 1, 0) or None,
-                event_handler=display.handle,
-                cancel_callback=stop.is_set,
-                quiet=verbose == 0,
-                suppress_env_files=True,
-                suppress_output_file=True,
-            )
+    with (
+        tempfile.TemporaryDirectory(prefix="pyhost-run-") as private,
+        _interruptible() as stop,
+        display.running(),
+    ):
+        runner = ansible_runner.run(
+            private_data_dir=private,
+            playbook=str(playbook),
+            inventory=[str(p.resolve()) for p in workspace.inventory_sources()],
+            limit=limit,
+            tags=",".join(tags) or None,
+            skip_tags=",".join(skip_tags) or None,
+            cmdline=" ".join(flags) or None,
+            extravars=extravars or None,
+            envvars=envvars(workspace),
+            verbosity=max(verbose - 1, 0) or None,
+            event_handler=display.handle,
+            cancel_callback=stop.is_set,
+            quiet=verbose == 0,
+            suppress_env_files=True,
+            suppress_output_file=True,
+        )
     result = display.result
     result.rc = runner.rc if runner.rc is not None else 1
     result.status = runner.status
@@ -299,9 +312,9 @@ def run_playbook(
 
 
 def check_reachable(workspace: Workspace, limit: str, console: Console | None = None) -> None:
-    """Connect to each host of LIMIT once (ansible's ping) and fail with one line on the first unreachable one.
+    """Connect to each host of LIMIT once (ansible's ping); fail with one line on the first unreachable one.
 
-    Commands that write to the workspace call this first, so an unreachable host leaves the workspace as it was.
+    Commands that write to the workspace call this first, so an unreachable host leaves the workspace as is.
     """
     console = console or Console(stderr=True)
     display = EventDisplay(console, f"Connecting to {limit}", live=True, log_lines=False)
@@ -334,7 +347,9 @@ def print_recap(result: RunResult, console: Console) -> None:
     """Failures first (one line each), then a table of ok/changed/unreachable/failed/... per host."""
     for failure in result.failures:
         console.print(
-            Text.assemble(("failed ", "bold red"), f"{failure.host} | {failure.task}: ", (failure.message, "red"))
+            Text.assemble(
+                ("failed ", "bold red"), f"{failure.host} | {failure.task}: ", (failure.message, "red")
+            )
         )
     table = Table(title="Recap", title_justify="left", show_edge=False, pad_edge=False)
     table.add_column("host")

@@ -61,7 +61,9 @@ def validate_password(password: str) -> None:
     if "\0" in password or "\n" in password:
         raise PyhostError("the password contains a NUL or newline character: nothing was changed")
     if len(password.encode()) > BCRYPT_MAX_BYTES:
-        raise PyhostError(f"the password is longer than bcrypt's {BCRYPT_MAX_BYTES} bytes: nothing was changed")
+        raise PyhostError(
+            f"the password is longer than bcrypt's {BCRYPT_MAX_BYTES} bytes: nothing was changed"
+        )
 
 
 def hash_password(password: str) -> str:
@@ -129,7 +131,9 @@ class UsersFile:
         except PyhostError as exc:
             raise PyhostError(f"{where}: {exc}") from exc
         if not HASH_RE.match(hashed):
-            raise PyhostError(f"{where} ({name}) has no bcrypt hash: set its password with `pyhost passwd {name}`")
+            raise PyhostError(
+                f"{where} ({name}) has no bcrypt hash: set its password with `pyhost passwd {name}`"
+            )
         return User(name=name, hash=hashed, role=role)
 
     def get(self, name: str) -> User:
@@ -159,7 +163,9 @@ class UsersFile:
 
 def added(users: list[User], new: User) -> list[User]:
     if any(user.name == new.name for user in users):
-        raise PyhostError(f"user {new.name!r} already exists: change the password with `pyhost passwd {new.name}`")
+        raise PyhostError(
+            f"user {new.name!r} already exists: change the password with `pyhost passwd {new.name}`"
+        )
     return [*users, new]
 
 

@@ -1,8 +1,8 @@
 """The workspace: one inventory directory holding the hosts, their settings and the users.
 
-The CLI reads the YAML files itself (hosts.yml, sandbox.yml, host_vars/, group_vars/) to answer quick questions
-such as "which hosts exist" or "what is this host's domain" without starting Ansible; Ansible reads the same
-files when a playbook runs.
+The CLI reads the YAML files itself (hosts.yml, sandbox.yml, host_vars/, group_vars/) to answer quick
+questions such as "which hosts exist" or "what is this host's domain" without starting Ansible; Ansible
+reads the same files when a playbook runs.
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ SANDBOX_STATE_DIR = ".sandbox"
 # Ansible host names: what its YAML inventory accepts and what stays readable in a --limit.
 HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 DNS_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+DNS_NAME_MAX = 253
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
+
 
 class _TolerantLoader(yaml.SafeLoader):
     """A safe loader that reads Ansible's tags (`!vault`, `!unsafe`) as plain values instead of failing."""
@@ -88,7 +90,8 @@ class Workspace:
         path = default_dir(option)
         if not path.is_dir():
             raise PyhostError(
-                f"no pyhost workspace at {path}: create one with `pyhost init {path} --host NAME --address ADDR "
+                f"no pyhost workspace at {path}: create one with "
+                f"`pyhost init {path} --host NAME --address ADDR "
                 f"--domain DOMAIN --email EMAIL`, or point --inventory (or {ENV_VAR}) at an existing one"
             )
         if not any((path / name).is_file() for name in INVENTORY_FILES):
@@ -185,7 +188,9 @@ class Workspace:
     def domain(self, name: str) -> str:
         domain = self.host_vars(name).get("pyhost_domain")
         if not domain or not isinstance(domain, str):
-            raise PyhostError(f"host {name!r} has no pyhost_domain: set it in {self.path / 'host_vars' / name}.yml")
+            raise PyhostError(
+                f"host {name!r} has no pyhost_domain: set it in {self.path / 'host_vars' / name}.yml"
+            )
         return domain
 
     # Files the CLI owns -----------------------------------------------------------------------------
@@ -209,7 +214,8 @@ class Workspace:
 def validate_host_name(name: str) -> None:
     if not HOST_NAME_RE.match(name):
         raise PyhostError(
-            f"invalid host name {name!r}: use letters, digits, '.', '_' or '-', starting with a letter or digit"
+            f"invalid host name {name!r}: use letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
         )
 
 
@@ -220,13 +226,16 @@ def validate_address(address: str) -> None:
     except ValueError:
         pass
     if not _is_dns_name(address):
-        raise PyhostError(f"invalid address {address!r}: give an IP address or a DNS name that reaches the server")
+        raise PyhostError(
+            f"invalid address {address!r}: give an IP address or a DNS name that reaches the server"
+        )
 
 
 def validate_domain(domain: str) -> None:
     if "." not in domain or not _is_dns_name(domain):
         raise PyhostError(
-            f"invalid domain {domain!r}: give the public DNS name the index will answer on, such as pypi.example.com"
+            f"invalid domain {domain!r}: give the public DNS name the index answers on, "
+            "such as pypi.example.com"
         )
     try:
         ipaddress.ip_address(domain)
@@ -237,12 +246,14 @@ def validate_domain(domain: str) -> None:
 
 def validate_email(email: str) -> None:
     if not EMAIL_RE.match(email) or not _is_dns_name(email.rsplit("@", 1)[1]):
-        raise PyhostError(f"invalid email {email!r}: the ACME account needs an address such as admin@example.com")
+        raise PyhostError(
+            f"invalid email {email!r}: the ACME account needs an address such as admin@example.com"
+        )
 
 
 def _is_dns_name(name: str) -> bool:
     name = name.rstrip(".")
-    return 0 < len(name) <= 253 and all(DNS_LABEL_RE.match(label) for label in name.split("."))
+    return 0 < len(name) <= DNS_NAME_MAX and all(DNS_LABEL_RE.match(label) for label in name.split("."))
 
 
 def set_top_level_key(text: str, key: str, value: str) -> str:
@@ -281,8 +292,14 @@ def scaffold(
     validate_address(address)
     validate_domain(domain)
     validate_email(email)
-    return _scaffold(target, hosts={host: {"ansible_host": address, **(extra_host_vars or {})}},
-                     host_settings={host: {"pyhost_domain": domain}}, email=email)
+    # The example host's connection settings (e.g. ansible_user) carry over; its address does not.
+    defaults = {k: v for k, v in _example_host_vars().items() if k != "ansible_host"}
+    return _scaffold(
+        target,
+        hosts={host: {"ansible_host": address, **defaults, **(extra_host_vars or {})}},
+        host_settings={host: {"pyhost_domain": domain}},
+        email=email,
+    )
 
 
 def scaffold_empty(target: Path, *, email: str) -> Path:
@@ -296,7 +313,9 @@ def _scaffold(
 ) -> Path:
     target = target.expanduser()
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise PyhostError(f"{target} already exists and is not empty: pyhost init never overwrites a workspace")
+        raise PyhostError(
+            f"{target} already exists and is not empty: pyhost init never overwrites a workspace"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     example = content.example_inventory()
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
@@ -307,12 +326,18 @@ def _scaffold(
         for name, settings in host_settings.items():
             _write_host_vars(example, staging, name, settings)
         UsersFile(staging / USERS_FILE).save([])
-        os.chmod(staging, 0o755)
+        staging.chmod(_umask_dir_mode())  # mkdtemp made it 0700; a workspace is an ordinary directory
         staging.rename(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _umask_dir_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o777 & ~mask
 
 
 def _example_hosts(example: Path) -> list[str]:
@@ -321,10 +346,20 @@ def _example_hosts(example: Path) -> list[str]:
     return Workspace(example).host_names()
 
 
+def _example_host_vars() -> dict[str, Any]:
+    example = content.example_inventory()
+    hosts = Workspace(example).hosts() if (example / "hosts.yml").is_file() else {}
+    return next(iter(hosts.values())).inline_vars if hosts else {}
+
+
 def _copy_example(example: Path, staging: Path) -> None:
     """Copy the example's shared settings; its hosts, their host_vars and its users are the example's own."""
     skip = {example / "hosts.yml", example / "sandbox.yml", example / USERS_FILE}
-    skip.update(example / "host_vars" / f"{name}{ext}" for name in _example_hosts(example) for ext in (".yml", ".yaml"))
+    skip.update(
+        example / "host_vars" / f"{name}{ext}"
+        for name in _example_hosts(example)
+        for ext in (".yml", ".yaml")
+    )
     for source in sorted(example.rglob("*")):
         if source in skip or SANDBOX_STATE_DIR in source.relative_to(example).parts:
             continue
@@ -347,8 +382,11 @@ def _set_email(staging: Path, email: str) -> None:
 def _write_host_vars(example: Path, staging: Path, host: str, settings: dict[str, str]) -> None:
     """host_vars/HOST.yml, starting from the example host's file so its comments and overrides carry over."""
     template = next(
-        (example / "host_vars" / f"{name}.yml" for name in _example_hosts(example)
-         if (example / "host_vars" / f"{name}.yml").is_file()),
+        (
+            example / "host_vars" / f"{name}.yml"
+            for name in _example_hosts(example)
+            if (example / "host_vars" / f"{name}.yml").is_file()
+        ),
         None,
     )
     text = template.read_text() if template else f"# Settings for {host}; they override group_vars.\n"

@@ -1,0 +1,686 @@
+"""The `pyhost` command line: thin commands over the workspace, users, runner, status and sandbox modules.
+
+Errors a user can act on (PyhostError) print one line, `pyhost: error: ...`, on stderr and exit 1; usage
+errors exit 2 (click's default). --debug (or PYHOST_DEBUG=1) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from pyhost import __version__, clientconfig, content, runner, sandbox, status, users, workspace
+from pyhost.errors import PyhostError
+from pyhost.workspace import Workspace
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+DEBUG_KEY = "pyhost.debug"
+EXTRA_VAR_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
+
+
+def _stdout() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class PyhostGroup(click.Group):
+    """Turns PyhostError into one line on stderr and exit status 1, unless --debug asks for the traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PyhostError as exc:
+            if ctx.meta.get(DEBUG_KEY):
+                raise
+            click.echo(f"pyhost: error: {' '.join(str(exc).split())}", err=True)
+            ctx.exit(1)
+
+
+def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta[DEBUG_KEY] = True
+
+
+def _common(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--inventory and --debug, which every command takes."""
+    func = click.option(
+        "--debug",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_debug,
+        envvar="PYHOST_DEBUG",
+        help="Show the full traceback of an error.",
+    )(func)
+    return click.option(
+        "--inventory",
+        "-i",
+        "inventory",
+        metavar="DIR",
+        envvar=workspace.ENV_VAR,
+        default=None,
+        help=f"Workspace directory. Default: ${workspace.ENV_VAR}, else ./{workspace.DEFAULT_DIR}.",
+    )(func)
+
+
+def _verbose(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--verbose",
+        "-v",
+        count=True,
+        help="Stream Ansible's own output instead of the progress line (-vv: more).",
+    )(func)
+
+
+@click.group(
+    cls=PyhostGroup,
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  pyhost init --host theviji --address 203.0.113.10 --domain pypi.example.com --email me@example.com
+  pyhost provision --host theviji
+  pyhost add-user pyjitsejan --role publisher
+  pyhost client-config --host theviji --user pyjitsejan --tool pip
+  pyhost status --host theviji
+""",
+)
+@click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    callback=_set_debug,
+    envvar="PYHOST_DEBUG",
+    help="Show the full traceback of an error (also PYHOST_DEBUG=1).",
+)
+@click.version_option(__version__, prog_name="pyhost")
+def main() -> None:
+    """Turn a bare Ubuntu or Debian server into a private Python package index."""
+
+
+# init -----------------------------------------------------------------------------------------------
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  pyhost init --host theviji --address 203.0.113.10 --domain pypi.example.com --email me@example.com
+  pyhost init ~/pyhost-prod --host prod1 --address prod1.example.net \
+      --domain pypi.example.com --email me@example.com
+"""
+)
+@click.argument("directory", required=False, metavar="[DIR]")
+@click.option("--host", required=True, help="Name of the server in the inventory (used by --host later).")
+@click.option("--address", required=True, help="IP address or DNS name Ansible connects to over SSH.")
+@click.option("--domain", required=True, help="Public DNS name of the index, e.g. pypi.example.com.")
+@click.option("--email", required=True, help="Email for the Let's Encrypt (ACME) account.")
+@_common
+def init(
+    *, directory: str | None, host: str, address: str, domain: str, email: str, inventory: str | None
+) -> None:
+    """Create a workspace for one server.
+
+    Scaffolds the inventory (hosts.yml, group_vars, host_vars, ansible.cfg) from the example. It never
+    overwrites an existing workspace.
+    """
+    if directory and inventory and Path(directory) != Path(inventory):
+        raise click.UsageError("give the workspace directory either as DIR or as --inventory, not both")
+    target = workspace.default_dir(directory or inventory)
+    created = workspace.scaffold(target, host=host, address=address, domain=domain, email=email)
+    out = _stdout()
+    out.print(f"Created the workspace {created} for {host} ({address}), serving https://{domain}/")
+    hint = (
+        ""
+        if created.resolve() == (Path.cwd() / workspace.DEFAULT_DIR).resolve()
+        else f" --inventory {created}"
+    )
+    out.print(f"Next: pyhost provision --host {host}{hint}")
+
+
+# provision ------------------------------------------------------------------------------------------
+
+
+def parse_extra_vars(pairs: tuple[str, ...]) -> dict[str, str]:
+    """-e KEY=VALUE, repeated: each value stays one string, whatever spaces or quotes it holds."""
+    values: dict[str, str] = {}
+    for pair in pairs:
+        match = EXTRA_VAR_RE.match(pair)
+        if not match:
+            raise click.BadParameter(
+                f"{pair!r} is not KEY=VALUE (KEY: letters, digits, '_')", param_hint="-e"
+            )
+        values[match.group(1)] = match.group(2)
+    return values
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    return [tag.strip() for value in values for tag in value.split(",") if tag.strip()]
+
+
+def _index_server(ws: Workspace, host: str) -> None:
+    ws.require_host(host)
+    if host not in ws.index_servers():
+        raise PyhostError(
+            f"host {host!r} is not in the {workspace.INDEX_GROUP} group of {ws.path}: add it there"
+        )
+
+
+def _require_connection(ws: Workspace, hosts: list[str]) -> None:
+    """Hosts reached through docker (the sandbox) need the collection and a running container."""
+    for host in hosts:
+        values = ws.host_vars(host)
+        if values.get("ansible_connection") == "community.docker.docker":
+            sandbox.require_docker_connection()
+            sandbox.require_container(host, str(values.get("ansible_host") or host))
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  pyhost provision --host theviji
+  pyhost provision --host theviji --tags nginx,certbot
+  pyhost provision --host theviji --check --diff
+  pyhost provision --host theviji -e pyhost_upload_max_mb=200 -v
+"""
+)
+@click.option("--host", required=True, help="The server to provision.")
+@click.option(
+    "--tags", "-t", multiple=True, metavar="TAGS", help="Only these roles or jobs (comma-separated)."
+)
+@click.option(
+    "--skip-tags", multiple=True, metavar="TAGS", help="Skip these roles or jobs (comma-separated)."
+)
+@click.option("--check", is_flag=True, help="Dry run: report what would change, change nothing.")
+@click.option("--diff", is_flag=True, help="Show the differences in changed files.")
+@click.option(
+    "--extra-vars", "-e", "extra", multiple=True, metavar="KEY=VALUE", help="Set a variable (repeatable)."
+)
+@_verbose
+@_common
+@click.pass_context
+def provision(
+    ctx: click.Context,
+    *,
+    host: str,
+    tags: tuple[str, ...],
+    skip_tags: tuple[str, ...],
+    check: bool,
+    diff: bool,
+    extra: tuple[str, ...],
+    verbose: int,
+    inventory: str | None,
+) -> None:
+    """Install or update everything on one server.
+
+    Runs playbooks/site.yml limited to --host, shows progress, prints the recap and exits with the
+    playbook's exit code.
+    """
+    extravars = parse_extra_vars(extra)
+    ws = Workspace.open(inventory)
+    _index_server(ws, host)
+    _require_connection(ws, [host])
+    result = runner.run_playbook(
+        ws,
+        content.playbook("site.yml"),
+        limit=host,
+        tags=_split(tags),
+        skip_tags=_split(skip_tags),
+        check=check,
+        diff=diff,
+        extravars=extravars,
+        verbose=verbose,
+        console=_stderr(),
+        title=f"Provisioning {host}",
+    )
+    runner.raise_unreachable(ws, result)
+    runner.print_recap(result, _stdout())
+    ctx.exit(result.rc)
+
+
+# users ----------------------------------------------------------------------------------------------
+
+
+def _targets(ws: Workspace, host: str | None) -> list[str]:
+    if host:
+        _index_server(ws, host)
+        return [host]
+    return ws.index_servers()
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return users.read_password_stdin(sys.stdin)
+    return users.prompt_password(getpass.getpass)
+
+
+def _preflight(ws: Workspace, host: str | None, apply: bool) -> list[str]:
+    """The servers to apply to; each must answer before the users file is touched."""
+    targets = _targets(ws, host)
+    if apply and targets:
+        _require_connection(ws, targets)
+        runner.check_reachable(ws, ",".join(targets), console=_stderr())
+    return targets
+
+
+def _save_and_apply(
+    ws: Workspace,
+    host: str | None,
+    targets: list[str],
+    new_users: list[users.User],
+    done: str,
+    *,
+    apply: bool,
+    verbose: int,
+) -> None:
+    """Write the users file, then apply it to TARGETS with playbooks/users.yml.
+
+    If applying fails after the write, the file keeps the change (it is the source of truth) and the error
+    says how to apply it again.
+    """
+    users.UsersFile(ws.users_file).save(new_users)
+    out = _stdout()
+    out.print(f"{done} in {ws.users_file}")
+    limit_hint = f"--host {host or (targets[0] if len(targets) == 1 else 'HOST')}"
+    if not apply:
+        out.print(f"Not applied yet: run `pyhost provision {limit_hint} --tags users` to apply.")
+        return
+    if not targets:
+        out.print(f"No server in {workspace.INDEX_GROUP} yet: the users apply when you provision one.")
+        return
+    result = runner.run_playbook(
+        ws,
+        content.playbook("users.yml"),
+        limit=",".join(targets),
+        verbose=verbose,
+        console=_stderr(),
+        title=f"Applying the users to {', '.join(targets)}",
+    )
+    if result.unreachable or not result.ok:
+        if result.unreachable:
+            first = min(result.unreachable)
+            reason = f"host {first} is unreachable: {result.unreachable[first]}"
+        else:
+            reason = result.failures[0].message if result.failures else f"exit code {result.rc}"
+        raise PyhostError(
+            f"{done} in {ws.users_file}, but applying it failed ({reason.rstrip('.')}): "
+            f"run `pyhost provision {limit_hint} --tags users` once the server is fixed"
+        )
+    out.print(f"Applied to {', '.join(targets)}.")
+
+
+def _users_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--no-apply", is_flag=True, help="Only change the users file; apply later.")(func)
+    return click.option("--host", help="Apply to this server only (default: every server in index_servers).")(
+        func
+    )
+
+
+@main.command(
+    "add-user",
+    epilog="""\b
+Examples:
+  pyhost add-user pyjitsejan --role publisher
+  pyhost add-user ci-bot --role reader --host theviji
+  printf '%s\\n' "$PASSWORD" | pyhost add-user ci-bot --password-stdin
+""",
+)
+@click.argument("name")
+@click.option(
+    "--role",
+    type=click.Choice(users.ROLES),
+    default="reader",
+    show_default=True,
+    help="publisher: upload and read; reader: read only.",
+)
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from the first line of standard input."
+)
+@_users_options
+@_verbose
+@_common
+def add_user(
+    *,
+    name: str,
+    role: str,
+    password_stdin: bool,
+    host: str | None,
+    no_apply: bool,
+    verbose: int,
+    inventory: str | None,
+) -> None:
+    """Add a user of the index.
+
+    The password is asked twice, hashed with bcrypt on this machine, and only the hash is stored in the
+    workspace (group_vars/index_servers/users.yml, mode 0600). Then only the users part of the playbook
+    runs on the server(s). If that fails, the file keeps the user: apply it again with
+    `pyhost provision --host HOST --tags users`.
+    """
+    ws = Workspace.open(inventory)
+    users.validate_name(name)
+    current = users.UsersFile(ws.users_file).load()
+    users.added(current, users.User(name, "", role))  # fails early on a duplicate
+    password = _read_password(True) if password_stdin else None
+    targets = _preflight(ws, host, not no_apply)
+    hashed = users.hash_password(password if password is not None else _read_password(False))
+    _save_and_apply(
+        ws,
+        host,
+        targets,
+        users.added(current, users.User(name, hashed, role)),
+        f"Added {role} {name}",
+        apply=not no_apply,
+        verbose=verbose,
+    )
+
+
+@main.command(
+    "remove-user",
+    epilog="""\b
+Examples:
+  pyhost remove-user pyjitsejan
+  pyhost remove-user pyjitsejan --host theviji
+""",
+)
+@click.argument("name")
+@_users_options
+@_verbose
+@_common
+def remove_user(name: str, host: str | None, no_apply: bool, verbose: int, inventory: str | None) -> None:
+    """Remove a user of the index.
+
+    After applying, the server no longer accepts the user's password.
+    """
+    ws = Workspace.open(inventory)
+    users.validate_name(name)
+    remaining = users.removed(users.UsersFile(ws.users_file).load(), name)
+    targets = _preflight(ws, host, not no_apply)
+    _save_and_apply(ws, host, targets, remaining, f"Removed {name}", apply=not no_apply, verbose=verbose)
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  pyhost passwd pyjitsejan
+  printf '%s\\n' "$NEW_PASSWORD" | pyhost passwd ci-bot --password-stdin
+"""
+)
+@click.argument("name")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from the first line of standard input."
+)
+@_users_options
+@_verbose
+@_common
+def passwd(
+    *, name: str, password_stdin: bool, host: str | None, no_apply: bool, verbose: int, inventory: str | None
+) -> None:
+    """Change a user's password.
+
+    Asked twice; only the new bcrypt hash is stored, then applied to the server(s).
+    """
+    ws = Workspace.open(inventory)
+    users.validate_name(name)
+    store = users.UsersFile(ws.users_file)
+    current = store.load()
+    old = store.get(name)
+    password = _read_password(True) if password_stdin else None
+    targets = _preflight(ws, host, not no_apply)
+    hashed = users.hash_password(password if password is not None else _read_password(False))
+    _save_and_apply(
+        ws,
+        host,
+        targets,
+        users.replaced(current, users.User(name, hashed, old.role)),
+        f"Changed the password of {name}",
+        apply=not no_apply,
+        verbose=verbose,
+    )
+
+
+@main.command(
+    "list-users",
+    epilog="""\b
+Examples:
+  pyhost list-users
+  pyhost list-users --json
+""",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {name, role}.")
+@_common
+def list_users(as_json: bool, inventory: str | None) -> None:
+    """List the users and their roles (never their hashes)."""
+    ws = Workspace.open(inventory)
+    found = users.UsersFile(ws.users_file).load()
+    if as_json:
+        click.echo(json.dumps([{"name": u.name, "role": u.role} for u in found], indent=2))
+        return
+    if not found:
+        click.echo("No users yet: add one with `pyhost add-user NAME --role publisher`.")
+        return
+    table = Table(show_edge=False, pad_edge=False, box=None)
+    table.add_column("name", style="bold")
+    table.add_column("role")
+    for user in found:
+        table.add_row(user.name, user.role)
+    _stdout().print(table)
+
+
+# status ---------------------------------------------------------------------------------------------
+
+
+def _is_sandbox(ws: Workspace, host: str) -> bool:
+    return ws.require_host(host).source == ws.sandbox_inventory
+
+
+@main.command(
+    "status",
+    epilog="""\b
+Examples:
+  pyhost status --host theviji
+  pyhost status --host sandbox --json
+""",
+)
+@click.option("--host", required=True, help="The server to check.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--ca-file", type=click.Path(exists=True, dir_okay=False), help="Trust this CA for the HTTPS check."
+)
+@_common
+@click.pass_context
+def status_command(
+    ctx: click.Context, host: str, as_json: bool, ca_file: str | None, inventory: str | None
+) -> None:
+    """Check the health of one server.
+
+    Reports pypiserver, nginx and the renewal timer, HTTPS through the domain, the certificate's expiry
+    and the packages directory. Exits 1 when anything is unhealthy.
+    """
+    ws = Workspace.open(inventory)
+    _index_server(ws, host)
+    _require_connection(ws, [host])
+    domain = ws.domain(host)
+    if _is_sandbox(ws, host):
+        info = sandbox.status(inventory)
+        if not info["connect"]:
+            raise PyhostError("the sandbox is not running: start it with `pyhost sandbox up`")
+        address, port = info["connect"].rsplit(":", 1)
+        endpoint = status.Endpoint(domain, address, int(port), ca_file or info["ca_file"])
+    else:
+        endpoint = status.resolve_endpoint(domain, ca_file)
+    data = status.report(ws, host, endpoint, _stderr())
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        status.print_report(data, _stdout())
+    ctx.exit(0 if data["healthy"] else 1)
+
+
+# client-config --------------------------------------------------------------------------------------
+
+
+@main.command(
+    "client-config",
+    epilog="""\b
+Examples:
+  pyhost client-config --host theviji --user pyjitsejan
+  pyhost client-config --host theviji --user pyjitsejan --tool poetry
+  pyhost client-config --host sandbox --user alice --tool twine --ask-password
+""",
+)
+@click.option("--host", required=True, help="The server whose index to configure.")
+@click.option("--user", "user_name", required=True, help="The user the tools log in as.")
+@click.option(
+    "--tool",
+    type=click.Choice(clientconfig.TOOLS),
+    multiple=True,
+    help="pip, poetry, uv or twine (repeatable). Default: all that fit the user's role.",
+)
+@click.option(
+    "--ask-password",
+    is_flag=True,
+    help="Ask the password (checked against the stored hash) and print it instead of a placeholder.",
+)
+@_common
+def client_config(
+    host: str, user_name: str, tool: tuple[str, ...], ask_password: bool, inventory: str | None
+) -> None:
+    """Print configuration for pip, Poetry, uv and twine.
+
+    pyhost never knows a password: it prints a placeholder, unless --ask-password is given (the answer
+    is checked against the stored hash first).
+    """
+    ws = Workspace.open(inventory)
+    _index_server(ws, host)
+    user = users.UsersFile(ws.users_file).get(user_name)
+    ca_file = None
+    if _is_sandbox(ws, host):
+        ca = ws.sandbox_state_dir / "ca.pem"
+        ca_file = str(ca.resolve()) if ca.is_file() else None
+    password = None
+    if ask_password:
+        password = getpass.getpass(f"Password of {user_name}: ")
+        if not users.verify_password(password, user.hash):
+            raise PyhostError(f"that is not the password of {user_name}: nothing printed")
+    index = clientconfig.Index(
+        name=clientconfig.index_name(host),
+        domain=ws.domain(host),
+        user=user,
+        password=password,
+        ca_file=ca_file,
+    )
+    click.echo(clientconfig.render(index, tool or clientconfig.TOOLS), nl=False)
+
+
+# sandbox --------------------------------------------------------------------------------------------
+
+
+@main.group(
+    "sandbox",
+    cls=PyhostGroup,
+    epilog="""\b
+Examples:
+  pyhost sandbox up
+  pyhost provision --host sandbox
+  pyhost add-user alice --role publisher --host sandbox
+  pyhost client-config --host sandbox --user alice --tool pip
+  pyhost sandbox down
+""",
+)
+def sandbox_group() -> None:
+    """A local "VPS in a box" to try pyhost.
+
+    A systemd container and a local ACME server (pebble) on a private docker network, registered in the
+    workspace as host `sandbox`, serving https://pypi.pyhost.test/ with a certificate from the local CA.
+    """
+
+
+_OFFLINE = click.option(
+    "--offline/--online",
+    default=None,
+    help="Use the offline pyenv/CPython mirrors (default: when they can be prepared) or download them.",
+)
+
+
+def _print_sandbox(info: dict[str, Any], out: Console) -> None:
+    for key in ("state", "url", "domain", "connect", "ca_file", "container", "inventory"):
+        out.print(f"{key:10} {info.get(key) or '-'}")
+
+
+@sandbox_group.command("up")
+@_OFFLINE
+@_common
+def sandbox_up(offline: bool | None, inventory: str | None) -> None:
+    """Start the sandbox (or keep it running) and register it as host `sandbox`."""
+    info = sandbox.up(inventory, _stderr(), offline)
+    out = _stdout()
+    _print_sandbox(info, out)
+    hint = "" if inventory is None else f" --inventory {inventory}"
+    out.print(f"Next: pyhost provision --host {sandbox.HOST_NAME}{hint}")
+
+
+@sandbox_group.command("down")
+@_common
+def sandbox_down(inventory: str | None) -> None:
+    """Remove the sandbox: containers, network, /etc/hosts line, sandbox.yml."""
+    removed = sandbox.down(inventory)
+    click.echo(
+        "Removed: " + ", ".join(removed) if removed else "Nothing to remove: the sandbox is not there."
+    )
+
+
+@sandbox_group.command("status")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print url, domain, ca_file, connect, container, ... as JSON."
+)
+@_common
+@click.pass_context
+def sandbox_status(ctx: click.Context, as_json: bool, inventory: str | None) -> None:
+    """Show whether the sandbox runs and how to reach it.
+
+    Exits 1 when it is not running.
+    """
+    info = sandbox.status(inventory)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+    else:
+        _print_sandbox(info, _stdout())
+    ctx.exit(0 if info["state"] == "running" else 1)
+
+
+@sandbox_group.command("prepare")
+@_OFFLINE
+@_common
+def sandbox_prepare(offline: bool | None, inventory: str | None) -> None:
+    """Build the images and the offline mirrors only."""
+    prepared = sandbox.prepare(_stderr(), offline)
+    out = _stdout()
+    out.print(f"host image    {prepared.host_image}")
+    out.print(f"pebble image  {prepared.pebble_image}")
+    if prepared.mirrors:
+        out.print(
+            f"mirrors       {prepared.mirrors.root} "
+            f"(pyenv {prepared.mirrors.pyenv_ref[:12]}, CPython {sandbox.PYTHON_VERSION})"
+        )
+    else:
+        out.print("mirrors       none (online: pyenv and CPython are downloaded by the roles)")
+
+
+# Commands written elsewhere --------------------------------------------------------------------------
+
+try:
+    from pyhost.static_cli import static
+except ModuleNotFoundError as exc:  # the module is optional; an import error inside it is a real bug
+    if exc.name != "pyhost.static_cli":
+        raise
+else:
+    main.add_command(static)

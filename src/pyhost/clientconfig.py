@@ -1,0 +1,147 @@
+"""Ready-to-paste client configuration for pip, Poetry, uv and twine.
+
+pyhost keeps only password hashes, so it never knows a password: the snippets carry a placeholder, unless the
+user types the password (it is then checked against the stored hash before it is printed).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pyhost.errors import PyhostError
+from pyhost.users import User
+
+TOOLS = ("pip", "poetry", "uv", "twine")
+PLACEHOLDER = "<PASSWORD>"
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str  # a short name for the index in the tools' configuration (the host's name)
+    domain: str
+    user: User
+    password: str | None = None
+    ca_file: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"https://{self.domain}/"
+
+    @property
+    def simple_url(self) -> str:
+        return f"https://{self.domain}/simple/"
+
+    @property
+    def secret(self) -> str:
+        return self.password if self.password is not None else PLACEHOLDER
+
+    @property
+    def publisher(self) -> bool:
+        return self.user.role == "publisher"
+
+
+def index_name(host: str) -> str:
+    """A source/repository name that pip, Poetry, uv and twine all accept."""
+    return re.sub(r"[^a-z0-9]+", "-", host.lower()).strip("-") or "pyhost"
+
+
+def _env_name(name: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "_", name.upper())
+
+
+def _shell_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+def pip(index: Index) -> str:
+    auth = f"{index.user.name}:{index.secret}@"
+    url = f"https://{auth}{index.domain}/simple/"
+    lines = [
+        "# pip: ~/.config/pip/pip.conf (or a virtualenv's pip.conf)",
+        "[global]",
+        "# This index first; packages it does not have are looked up on PyPI by the index itself.",
+        f"index-url = {url}",
+        "# Or keep PyPI as the main index and add this one (beware: a same-named package on PyPI can win):",
+        f"# extra-index-url = {url}",
+    ]
+    if index.ca_file:
+        lines.append(f"cert = {index.ca_file}")
+    return "\n".join(lines)
+
+
+def poetry(index: Index) -> str:
+    lines = [
+        "# Poetry: in your project. An explicit source is used only by the packages that name it.",
+        f"poetry source add --priority=explicit {index.name} {index.simple_url}",
+        f"poetry config http-basic.{index.name} {index.user.name} {_shell_quote(index.secret)}",
+        f"poetry add --source {index.name} YOUR-PACKAGE",
+    ]
+    if index.ca_file:
+        lines.append(f"poetry config certificates.{index.name}.cert {index.ca_file}")
+    if index.publisher:
+        lines += [
+            "# Publishing:",
+            f"poetry config repositories.{index.name} {index.base_url}",
+            f"poetry publish --build --repository {index.name}",
+        ]
+    return "\n".join(lines)
+
+
+def uv(index: Index) -> str:
+    env = _env_name(index.name)
+    lines = [
+        "# uv: pyproject.toml",
+        "[[tool.uv.index]]",
+        f'name = "{index.name}"',
+        f'url = "{index.simple_url}"',
+    ]
+    if index.publisher:
+        lines.append(f'publish-url = "{index.base_url}"')
+    lines += [
+        "explicit = true",
+        "",
+        "[tool.uv.sources]",
+        f'your-package = {{ index = "{index.name}" }}',
+        "",
+        "# and in your shell:",
+        f"export UV_INDEX_{env}_USERNAME={index.user.name}",
+        f"export UV_INDEX_{env}_PASSWORD={_shell_quote(index.secret)}",
+    ]
+    if index.ca_file:
+        lines.append(f"export SSL_CERT_FILE={index.ca_file}")
+    if index.publisher:
+        lines.append(f"# Publishing: uv publish --index {index.name}")
+    return "\n".join(lines)
+
+
+def twine(index: Index) -> str:
+    if not index.publisher:
+        raise PyhostError(
+            f"user {index.user.name!r} is a reader and cannot upload: twine needs a publisher "
+            f"(`pyhost add-user NAME --role publisher`)"
+        )
+    lines = [
+        "# twine: ~/.pypirc",
+        "[distutils]",
+        "index-servers =",
+        f"    {index.name}",
+        "",
+        f"[{index.name}]",
+        f"repository = {index.base_url}",
+        f"username = {index.user.name}",
+        f"password = {index.secret}",
+    ]
+    if index.ca_file:
+        lines.append(f"ca_cert = {index.ca_file}")
+    lines += ["", f"# Upload: twine upload --repository {index.name} dist/*"]
+    return "\n".join(lines)
+
+
+RENDERERS = {"pip": pip, "poetry": poetry, "uv": uv, "twine": twine}
+
+
+def render(index: Index, tools: tuple[str, ...] = TOOLS) -> str:
+    """The snippets for TOOLS, blank-line separated; twine only for publishers when all tools are asked."""
+    chosen = [t for t in tools if t != "twine" or index.publisher or len(tools) == 1]
+    return "\n\n".join(RENDERERS[tool](index) for tool in chosen) + "\n"

@@ -1,0 +1,138 @@
+"""`pyhost client-config`: settings for pip, Poetry, uv and twine, never a password it does not have."""
+
+from __future__ import annotations
+
+import configparser
+import getpass
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from pyhost import sandbox
+
+from .conftest import snapshot
+
+
+@pytest.fixture
+def with_users(invoke: Callable[..., Result], workspace: Path) -> Path:
+    for name, role in (("alice", "publisher"), ("bob", "reader")):
+        result = invoke(
+            "add-user",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+            "--no-apply",
+            "-i",
+            str(workspace),
+            input="pw\n",
+        )
+        assert result.exit_code == 0
+    return workspace
+
+
+def section(output: str, title: str) -> str:
+    """One tool's snippet: from its '# tool:' comment to the next blank-line-separated tool."""
+    blocks = output.split("\n\n# ")
+    return next(b for b in blocks if b.lstrip("# ").startswith(title))
+
+
+def test_publisher_gets_all_four_tools(invoke: Callable[..., Result], with_users: Path) -> None:
+    result = invoke("client-config", "--host", "theviji", "--user", "alice", "-i", str(with_users))
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    pip_conf = configparser.ConfigParser()
+    pip_conf.read_string(section(out, "pip"))
+    assert pip_conf["global"]["index-url"] == "https://alice:<PASSWORD>@pypi.example.com/simple/"
+    poetry = section(out, "Poetry")
+    assert "poetry source add --priority=explicit theviji https://pypi.example.com/simple/" in poetry
+    assert "poetry config http-basic.theviji alice '<PASSWORD>'" in poetry
+    assert "poetry config repositories.theviji https://pypi.example.com/" in poetry
+    uv_toml = tomllib.loads(section(out, "uv").split("# and in your shell:")[0].split("\n", 1)[1])
+    assert uv_toml["tool"]["uv"]["index"] == [
+        {
+            "name": "theviji",
+            "url": "https://pypi.example.com/simple/",
+            "publish-url": "https://pypi.example.com/",
+            "explicit": True,
+        }
+    ]
+    assert "export UV_INDEX_THEVIJI_USERNAME=alice" in out
+    pypirc = configparser.ConfigParser()
+    pypirc.read_string(section(out, "twine").split("\n", 1)[1])
+    assert pypirc["theviji"]["repository"] == "https://pypi.example.com/"
+    assert pypirc["theviji"]["username"] == "alice"
+    assert pypirc["theviji"]["password"] == "<PASSWORD>"
+    assert "$2b$" not in out
+
+
+def test_reader_gets_no_upload_settings(invoke: Callable[..., Result], with_users: Path) -> None:
+    out = invoke("client-config", "--host", "theviji", "--user", "bob", "-i", str(with_users)).stdout
+    assert "twine" not in out
+    assert "publish-url" not in out
+    assert "repositories." not in out
+    result = invoke(
+        "client-config", "--host", "theviji", "--user", "bob", "--tool", "twine", "-i", str(with_users)
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith("pyhost: error: user 'bob' is a reader and cannot upload")
+
+
+def test_one_tool(invoke: Callable[..., Result], with_users: Path) -> None:
+    out = invoke(
+        "client-config", "--host", "theviji", "--user", "alice", "--tool", "uv", "-i", str(with_users)
+    ).stdout
+    assert "[[tool.uv.index]]" in out
+    assert "pip.conf" not in out
+    assert "poetry" not in out
+
+
+def test_unknown_user(invoke: Callable[..., Result], with_users: Path) -> None:
+    result = invoke("client-config", "--host", "theviji", "--user", "carol", "-i", str(with_users))
+    assert result.exit_code == 1
+    assert "no user 'carol'" in result.stderr
+
+
+def test_ask_password_prints_it_only_when_it_matches(
+    invoke: Callable[..., Result], with_users: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="": "pw")
+    out = invoke(
+        "client-config",
+        "--host",
+        "theviji",
+        "--user",
+        "alice",
+        "--tool",
+        "pip",
+        "--ask-password",
+        "-i",
+        str(with_users),
+    ).stdout
+    assert "index-url = https://alice:pw@pypi.example.com/simple/" in out
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="": "wrong-guess")
+    result = invoke(
+        "client-config", "--host", "theviji", "--user", "alice", "--ask-password", "-i", str(with_users)
+    )
+    assert result.exit_code == 1
+    assert "wrong-guess" not in result.output
+    assert result.stderr.splitlines() == ["pyhost: error: that is not the password of alice: nothing printed"]
+
+
+def test_sandbox_host_gets_the_ca_file(invoke: Callable[..., Result], with_users: Path) -> None:
+    prepared = sandbox.Prepared(host_image="img", pebble_image="pebble", mirrors=None)
+    (with_users / "sandbox.yml").write_text(sandbox.inventory_text(sandbox.host_vars(prepared)))
+    (with_users / ".sandbox").mkdir()
+    ca = with_users / ".sandbox" / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    before = snapshot(with_users)
+    out = invoke("client-config", "--host", "sandbox", "--user", "alice", "-i", str(with_users)).stdout
+    assert f"cert = {ca}" in out
+    assert f"poetry config certificates.sandbox.cert {ca}" in out
+    assert f"export SSL_CERT_FILE={ca}" in out
+    assert f"ca_cert = {ca}" in out
+    assert "https://alice:<PASSWORD>@pypi.pyhost.test/simple/" in out
+    assert snapshot(with_users) == before

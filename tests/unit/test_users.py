@@ -1,0 +1,114 @@
+"""Users: name rules, bcrypt hashes, the users file."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+from pathlib import Path
+
+import bcrypt
+import pytest
+
+from pyhost import users
+from pyhost.errors import PyhostError
+
+
+@pytest.mark.parametrize("name", ["a", "pyjitsejan", "ci-bot", "j.doe_2", "0day", "a" * 32])
+def test_valid_names(name: str) -> None:
+    users.validate_name(name)
+
+
+@pytest.mark.parametrize(
+    "name", ["", "Alice", "a:b", "a b", "-lead", ".hidden", "_x", "a/b", "a@b", "ünï", "a" * 33, "a%20b"]
+)
+def test_invalid_names(name: str) -> None:
+    with pytest.raises(PyhostError, match="invalid user name"):
+        users.validate_name(name)
+
+
+def test_hash_is_bcrypt_2b_cost_10_and_verifies() -> None:
+    hashed = users.hash_password("correct horse")
+    assert hashed.startswith("$2b$10$")
+    assert bcrypt.checkpw(b"correct horse", hashed.encode())
+    assert not users.verify_password("wrong horse", hashed)
+    assert users.hash_password("correct horse") != hashed  # salted
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        ("", "empty password"),
+        ("a" * 73, "longer than bcrypt's 72 bytes"),
+        ("a\nb", "newline"),
+        ("é" * 37, "72"),
+    ],
+)
+def test_unusable_passwords(password: str, message: str) -> None:
+    with pytest.raises(PyhostError, match=message):
+        users.hash_password(password)
+
+
+def test_password_from_stdin_is_its_first_line() -> None:
+    assert users.read_password_stdin(io.StringIO("  spaced pass \r\nignored\n")) == "  spaced pass "
+    with pytest.raises(PyhostError, match="empty password"):
+        users.read_password_stdin(io.StringIO(""))
+
+
+def test_prompt_asks_twice_and_refuses_a_mismatch() -> None:
+    answers = iter(["one", "two"])
+    with pytest.raises(PyhostError, match="do not match"):
+        users.prompt_password(lambda _prompt: next(answers))
+    answers = iter(["same", "same"])
+    assert users.prompt_password(lambda _prompt: next(answers)) == "same"
+
+
+def test_users_file_round_trip_is_private_and_atomic(tmp_path: Path) -> None:
+    path = tmp_path / "group_vars" / "index_servers" / "users.yml"
+    path.parent.mkdir(parents=True)
+    path.write_text("pyhost_users: []\n")
+    path.chmod(0o644)
+    old_umask = os.umask(0)
+    try:
+        alice = users.User("alice", users.hash_password("pw"), "publisher")
+        users.UsersFile(path).save([alice])
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert users.UsersFile(path).load() == [alice]
+    assert [p.name for p in path.parent.iterdir()] == ["users.yml"]  # no temporary file left behind
+    assert "pw" not in path.read_text().replace(alice.hash, "")
+
+
+def test_missing_users_file_is_an_empty_list(tmp_path: Path) -> None:
+    assert users.UsersFile(tmp_path / "users.yml").load() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("pyhost_users: {}\n", "must be a list"),
+        ("pyhost_users:\n  - name: bob\n    role: reader\n", "must have name, hash and role"),
+        ("pyhost_users:\n  - {name: bob, hash: plaintext, role: reader}\n", "pyhost passwd bob"),
+        ("pyhost_users:\n  - {name: Bob, hash: x, role: reader}\n", "invalid user name"),
+        ("- just a list\n", "must be a mapping"),
+    ],
+)
+def test_malformed_users_file(tmp_path: Path, body: str, message: str) -> None:
+    path = tmp_path / "users.yml"
+    path.write_text(body)
+    with pytest.raises(PyhostError, match=message):
+        users.UsersFile(path).load()
+
+
+def test_list_operations_refuse_duplicates_and_unknown_names() -> None:
+    alice = users.User("alice", "h", "reader")
+    with pytest.raises(PyhostError, match="already exists"):
+        users.added([alice], users.User("alice", "h2", "publisher"))
+    with pytest.raises(PyhostError, match="no user 'bob'"):
+        users.removed([alice], "bob")
+    with pytest.raises(PyhostError, match="no user 'bob'"):
+        users.replaced([alice], users.User("bob", "h", "reader"))
+    assert users.replaced([alice], users.User("alice", "h3", "reader")) == [
+        users.User("alice", "h3", "reader")
+    ]
