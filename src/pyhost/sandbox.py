@@ -24,6 +24,7 @@ from rich.console import Console
 from pyhost import docker, images, mirrors
 from pyhost.errors import PyhostError
 from pyhost.runner import HostUnreachable
+from pyhost.testbed import default_python_versions
 from pyhost.workspace import INDEX_GROUP, Workspace, default_dir, scaffold_empty
 
 NETWORK = "pyhost-sandbox"
@@ -32,7 +33,6 @@ HOST_CONTAINER = "pyhost-sandbox-host"
 HOST_NAME = "sandbox"
 DOMAIN = "pypi.pyhost.test"
 ACME_EMAIL = "admin@pyhost.test"
-PYTHON_VERSION = "3.13.5"
 MIRROR_MOUNT = "/srv/pyhost-mirrors"
 ACME_CA_IN_HOST = "/usr/local/share/pyhost/acme-ca.pem"
 PEBBLE_LISTENER_CA = "/etc/pebble/ca.pem"
@@ -89,7 +89,7 @@ def _mirrors(offline: bool | None, console: Console) -> mirrors.Mirrors | None:
     if offline is False:
         return None
     try:
-        return mirrors.ensure_mirrors([PYTHON_VERSION])
+        return mirrors.ensure_mirrors(default_python_versions())
     except PyhostError as exc:
         if offline:
             raise
@@ -109,7 +109,7 @@ def prepare(console: Console, offline: bool | None = None) -> Prepared:
         base = images.ensure_base_image()
     with console.status("Building the pebble (local ACME server) image"):
         pebble = images.ensure_pebble_image()
-    host_image = images.sandbox_host_image([PYTHON_VERSION], found.pyenv_ref) if found else base
+    host_image = images.sandbox_host_image(default_python_versions(), found.pyenv_ref) if found else base
     return Prepared(host_image=host_image, pebble_image=pebble, mirrors=found)
 
 
@@ -225,7 +225,7 @@ def host_vars(prepared: Prepared) -> dict[str, Any]:
         "ansible_python_interpreter": "/usr/bin/python3",
         "pyhost_domain": DOMAIN,
         "pyhost_acme_email": ACME_EMAIL,
-        "pyhost_python_version": PYTHON_VERSION,
+        "pyhost_python_version": default_python_versions()[0],
         "certbot_acme_server": "https://pebble:14000/dir",
         "certbot_acme_ca_bundle": ACME_CA_IN_HOST,
     }
