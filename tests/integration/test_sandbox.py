@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pyhost.testbed import Testbed
 from pyhost.tutorial import Index, Tutorial
@@ -123,6 +125,33 @@ def test_add_users_and_read_access(sandbox: Sandbox) -> None:
     assert _get(simple, ca, READER, READER_PASSWORD) == 200
     assert _get(simple, ca, PUBLISHER, PUBLISHER_PASSWORD) == 200
     assert _get(simple, ca, READER, "wrong password") == 401
+
+
+def test_verbose_converge_never_shows_a_password_or_its_hash(sandbox: Sandbox) -> None:
+    sentinel = "Sentinel-Passw0rd-7f3a9c"
+    pyhost(
+        sandbox.workspace,
+        "add-user",
+        "sentinel",
+        "--role",
+        "publisher",
+        "--password-stdin",
+        "--host",
+        "sandbox",
+        input_text=sentinel + "\n",
+    )
+    users = yaml.safe_load((sandbox.workspace / "group_vars/index_servers/users.yml").read_text())
+    (stored,) = [u["hash"] for u in users["pyhost_users"] if u["name"] == "sentinel"]
+    proc = pyhost(sandbox.workspace, "provision", "--host", "sandbox", "-vvvv", check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    assert "TASK [" in output and "<sandbox>" in output or "ESTABLISH" in output, "not a -vvv transcript"
+    assert sentinel not in output
+    assert stored not in output
+    assert stored.split("$")[-1] not in output  # not even the salt and digest part of the hash
+    recap = re.findall(r"changed=(\d+)", output)
+    assert recap and set(recap) == {"0"}, f"a re-provision changed something: {recap}"
+    pyhost(sandbox.workspace, "remove-user", "sentinel")
 
 
 def test_status_reports_healthy(sandbox: Sandbox) -> None:
