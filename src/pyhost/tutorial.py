@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from pyhost.clientconfig import PLACEHOLDER
 from pyhost.errors import PyhostError
 
 TOOLS = ("poetry>=2,<3", "twine>=5", "uv>=0.4", "build>=1")
@@ -205,7 +206,7 @@ class Tutorial:
     def pip_install_by_client_config(self) -> None:
         self.step("option 1.2: the same install through the pip.conf from `pyhost client-config`")
         venv = self.fresh_venv("venv-pipconf")
-        conf = self.client_config("pip").replace("<password>", self.index.password)
+        conf = self.client_config("pip").replace(PLACEHOLDER, self.index.password)
         pip_conf = venv / "pip.conf"
         pip_conf.write_text(conf)
         self.run(
