@@ -1,0 +1,234 @@
+"""Run pypiserver under waitress, the way pyhost needs it.
+
+`pypi-server run` picks its WSGI server itself and passes it no settings: it cannot limit the request
+body nor set the number of threads. This entry point takes pypiserver's own `run` options unchanged
+(after `--`), builds the app with pypiserver's library API and serves it with waitress, adding:
+
+- waitress settings: threads, the largest request body (uploads), the reverse proxy trusted on loopback;
+- a publishers' password file that is loaded again, safely across threads, whenever pyhost replaces it,
+  so adding or removing a user needs no restart;
+- atomic uploads: written to a hidden temporary file and linked into place, so an existing release is
+  never overwritten (unless --overwrite), not even by two concurrent uploads of the same file, and a
+  half-written file is never served;
+- deletion of releases refused unless --allow-delete is given, and found by the project's normalized name;
+- one access log line per request with its real status (pypiserver's own request and response lines
+  are dropped: they report "200 OK" for every error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import threading
+import typing as t
+from pathlib import Path
+
+import pypiserver
+import waitress
+from passlib.apache import HtpasswdFile
+from pypiserver.bottle_wrapper import Bottle, HTTPError, request
+from pypiserver.config import Config, RunConfig
+from pypiserver.pkg_helpers import normalize_pkgname
+
+log = logging.getLogger("pyhost.serve")
+access_log = logging.getLogger("pyhost.access")
+
+USAGE = "serve.py [--threads N] [--max-request-body-size BYTES] [--allow-delete] -- PYPI_SERVER_RUN_OPTIONS"
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+class PasswordFile:
+    """An htpasswd file, loaded again when the file at its path is replaced or modified."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int, int] | None = None
+        self._file: HtpasswdFile | None = None
+
+    def _current(self) -> HtpasswdFile | None:
+        with self._lock:
+            try:
+                st = os.stat(self._path)
+            except OSError as exc:
+                log.error("cannot read the password file %s: %s", self._path, exc.strerror)
+                return None
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+            if stamp != self._stamp:
+                # A new object per version: threads still checking against the old one are undisturbed.
+                try:
+                    loaded = HtpasswdFile(self._path)
+                except (OSError, ValueError) as exc:
+                    log.error("cannot load the password file %s: %s", self._path, exc)
+                    return None
+                self._file, self._stamp = loaded, stamp
+                log.info("loaded %d user(s) from %s", len(loaded.users()), self._path)
+            return self._file
+
+    def check(self, user: str, password: str) -> bool:
+        current = self._current()
+        return bool(current is not None and current.check_password(user, password))
+
+
+def already_exists(filename: str) -> HTTPError:
+    # pypiserver's own answer: twine expects 400 (as pypi.org sends it), other clients get 409.
+    status = 400 if "twine" in request.headers.get("User-Agent", "") else 409
+    return HTTPError(status, f"Package {filename!r} already exists: releases on this index are immutable.")
+
+
+class GuardedBackend:
+    """pypiserver's backend, with atomic, non-overwriting uploads and deletion only when allowed."""
+
+    def __init__(self, backend: t.Any, root: Path, overwrite: bool, allow_delete: bool) -> None:
+        # mkstemp makes 0600 files whatever the umask: stored files get the mode the umask gives instead.
+        umask = os.umask(0)
+        os.umask(umask)
+        self._mode = 0o666 & ~umask
+        self._backend = backend
+        self._root = root
+        self._overwrite = overwrite
+        self._allow_delete = allow_delete
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self._backend, name)
+
+    def add_package(self, filename: str, stream: t.BinaryIO) -> None:
+        if "/" in filename or filename.startswith("."):
+            raise HTTPError(400, f"Bad filename: {filename}")
+        destination = self._root / filename
+        # A dot file: pypiserver lists no name that starts with a dot.
+        fd, tmp_name = tempfile.mkstemp(prefix=".upload-", dir=self._root)
+        try:
+            os.fchmod(fd, self._mode)
+            with os.fdopen(fd, "wb") as tmp:
+                offset = stream.tell()
+                for chunk in iter(lambda: stream.read(1 << 20), b""):
+                    tmp.write(chunk)
+                stream.seek(offset)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+            if self._overwrite:
+                os.replace(tmp_name, destination)
+            else:
+                try:
+                    # link() fails when the name exists: the check and the store are one step.
+                    os.link(tmp_name, destination)
+                except FileExistsError:
+                    log.warning("refused to overwrite %s", filename)
+                    raise already_exists(filename) from None
+        finally:
+            if os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+
+    def find_version(self, name: str, version: str) -> list[t.Any]:
+        # pypiserver compares names as spelled in file names; compare normalized names (PEP 503) instead,
+        # so that deleting "my-package" finds my_package-1.0.tar.gz.
+        wanted = normalize_pkgname(name)
+        return [
+            pkg
+            for pkg in self._backend.get_all_packages()
+            if pkg.pkgname_norm == wanted and pkg.version == version
+        ]
+
+    def remove_package(self, pkg: t.Any) -> None:
+        if not self._allow_delete:
+            log.warning("refused to delete %s: deletion is disabled", pkg.relfn)
+            raise HTTPError(403, "Deleting releases is disabled on this index.")
+        self._backend.remove_package(pkg)
+
+
+class DropLines(logging.Filter):
+    """Drops the records logged with any of the given format strings."""
+
+    def __init__(self, formats: t.Iterable[str]) -> None:
+        super().__init__()
+        self._formats = frozenset(formats)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg not in self._formats
+
+
+def with_access_log(app: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
+    """WSGI middleware: logs client, method, path and status (never headers, so never credentials)."""
+
+    def logged(environ: dict[str, t.Any], start_response: t.Callable[..., t.Any]) -> t.Any:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: t.Any = None) -> t.Any:
+            access_log.info(
+                "%s %s %s %s",
+                environ.get("REMOTE_ADDR", "-"),
+                environ.get("REQUEST_METHOD", "-"),
+                environ.get("PATH_INFO", "-"),
+                status.split(" ", 1)[0],
+            )
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return logged
+
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, RunConfig]:
+    parser = argparse.ArgumentParser(prog="serve.py", usage=USAGE)
+    parser.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    parser.add_argument("--max-request-body-size", type=int, default=100 * 2**20, help="in bytes")
+    parser.add_argument(
+        "--trusted-proxy", default="127.0.0.1", help="the reverse proxy whose X-Forwarded-* headers are used"
+    )
+    parser.add_argument("--allow-delete", action="store_true", help="let publishers delete releases")
+    if "--" not in argv:
+        parser.error("give the options of `pypi-server run` after --")
+    split = argv.index("--")
+    args = parser.parse_args(argv[:split])
+    config = Config.from_args(argv[split + 1 :])
+    if not isinstance(config, RunConfig):
+        parser.error("the options after -- must be those of `pypi-server run`")
+    return args, config
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, config = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(stream=sys.stderr, level=config.log_level, format=LOG_FORMAT)
+    logging.getLogger("pypiserver._app").addFilter(DropLines([config.log_req_frmt, config.log_res_frmt]))
+
+    # pypiserver refuses -P . (no file) when -a names actions, so a file is given whenever auth is on.
+    if config.authenticate and config.password_file:
+        config.auther = PasswordFile(config.password_file).check
+    config.backend = GuardedBackend(
+        config.backend, Path(config.roots[0]), overwrite=config.overwrite, allow_delete=args.allow_delete
+    )
+
+    app = pypiserver.setup_routes_from_config(pypiserver.app_from_config(config), config)
+    if config.server_base_url.strip("/"):
+        base = Bottle()
+        base.mount(config.server_base_url, app)
+        app = base
+    log.info(
+        "pypiserver %s on %s:%s serving %s: %d threads, bodies up to %d bytes, overwrite %s, delete %s",
+        pypiserver.__version__,
+        config.host,
+        config.port,
+        config.roots[0],
+        args.threads,
+        args.max_request_body_size,
+        "allowed" if config.overwrite else "refused",
+        "allowed" if args.allow_delete else "refused",
+    )
+    waitress.serve(
+        with_access_log(app),
+        host=config.host,
+        port=config.port,
+        threads=args.threads,
+        max_request_body_size=args.max_request_body_size,
+        trusted_proxy=args.trusted_proxy,
+        trusted_proxy_count=1,
+        trusted_proxy_headers={"x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"},
+        clear_untrusted_proxy_headers=True,
+        ident="pypiserver",
+    )
+
+
+if __name__ == "__main__":
+    main()
