@@ -145,7 +145,7 @@ def test_verbose_converge_never_shows_a_password_or_its_hash(sandbox: Sandbox) -
     proc = pyhost(sandbox.workspace, "provision", "--host", "sandbox", "-vvvv", check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-3000:]
-    assert "TASK [" in output and "<sandbox>" in output or "ESTABLISH" in output, "not a -vvv transcript"
+    assert "ESTABLISH" in output, "not a -vvv transcript: the check below would prove nothing"
     assert sentinel not in output
     assert stored not in output
     assert stored.split("$")[-1] not in output  # not even the salt and digest part of the hash
