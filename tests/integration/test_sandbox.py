@@ -60,6 +60,8 @@ def sandbox(
     testbed: Testbed, tmp_path_factory: pytest.TempPathFactory, live: Callable[[], ContextManager[None]]
 ) -> Iterator[Sandbox]:
     workspace = tmp_path_factory.mktemp("sandbox") / "inventory"
+    # A sandbox left over by an interrupted run would keep an old ACME root: start from nothing.
+    pyhost(workspace, "sandbox", "down", check=False)
     try:
         with live():
             print("\n== pyhost sandbox up")
