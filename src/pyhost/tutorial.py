@@ -186,9 +186,9 @@ class Tutorial:
         parts = urlsplit(self.index.simple)
         return f"{parts.scheme}://{self.index.user}:{self.index.password}@{parts.netloc}{parts.path}"
 
-    def pip_install_by_index_url(self) -> None:
-        self.step("option 1.1: pip install --index-url https://<domain>/simple/ hello-poetry")
-        venv = self.fresh_venv("venv-pip")
+    def pip_install_from_index(self, venv_name: str, project: str) -> str:
+        """pip install PROJECT into a fresh venv with --index-url; returns the installed version."""
+        venv = self.fresh_venv(venv_name)
         self.run(
             [
                 str(venv / "bin/pip"),
@@ -198,10 +198,14 @@ class Tutorial:
                 str(self.bundle),
                 "--index-url",
                 self._authed_simple(),
-                "hello-poetry",
+                project,
             ]
         )
-        self.outcome.installed["pip --index-url"] = self._version(venv, "hello-poetry")
+        return self._version(venv, project)
+
+    def pip_install_by_index_url(self) -> None:
+        self.step("option 1.1: pip install --index-url https://<domain>/simple/ hello-poetry")
+        self.outcome.installed["pip --index-url"] = self.pip_install_from_index("venv-pip", "hello-poetry")
 
     def pip_install_by_client_config(self) -> None:
         self.step("option 1.2: the same install through the pip.conf from `pyhost client-config`")
@@ -309,20 +313,7 @@ class Tutorial:
             ],
             cwd=src,
         )
-        venv = self.fresh_venv("venv-twine")
-        self.run(
-            [
-                str(venv / "bin/pip"),
-                "install",
-                "--no-cache-dir",
-                "--cert",
-                str(self.bundle),
-                "--index-url",
-                self._authed_simple(),
-                "hello-twine",
-            ]
-        )
-        self.outcome.installed["twine upload"] = self._version(venv, "hello-twine")
+        self.outcome.installed["twine upload"] = self.pip_install_from_index("venv-twine", "hello-twine")
 
     def _version(self, venv: Path, dist: str) -> str:
         out = self.run(
