@@ -27,11 +27,15 @@ from pyhost.runner import HostUnreachable
 from pyhost.testbed import default_python_versions
 from pyhost.workspace import INDEX_GROUP, Workspace, default_dir, scaffold_empty
 
-NETWORK = "pyhost-sandbox"
-PEBBLE_CONTAINER = "pyhost-sandbox-pebble"
-HOST_CONTAINER = "pyhost-sandbox-host"
+# PYHOST_SANDBOX_NAME gives a sandbox of its own (the tests use one, so that `make test` never touches the
+# sandbox a user keeps running); its containers, network, domain and /etc/hosts line all carry the name.
+DEFAULT_NAME = "pyhost-sandbox"
+SANDBOX_NAME = os.environ.get("PYHOST_SANDBOX_NAME", "").strip() or DEFAULT_NAME
+NETWORK = SANDBOX_NAME
+PEBBLE_CONTAINER = f"{SANDBOX_NAME}-pebble"
+HOST_CONTAINER = f"{SANDBOX_NAME}-host"
 HOST_NAME = "sandbox"
-DOMAIN = "pypi.pyhost.test"
+DOMAIN = "pypi.pyhost.test" if SANDBOX_NAME == DEFAULT_NAME else f"pypi.{SANDBOX_NAME}.test"
 ACME_EMAIL = "admin@pyhost.test"
 MIRROR_MOUNT = "/srv/pyhost-mirrors"
 ACME_CA_IN_HOST = "/usr/local/share/pyhost/acme-ca.pem"
@@ -39,7 +43,7 @@ PEBBLE_LISTENER_CA = "/etc/pebble/ca.pem"
 PEBBLE_ROOT_PORT = 15000
 HOST_EXTRA_CAS = Path("/usr/local/share/ca-certificates")
 HOSTS_FILE = Path("/etc/hosts")
-HOSTS_MARK = "# pyhost-sandbox"
+HOSTS_MARK = f"# {SANDBOX_NAME}"
 LABEL = "pyhost.sandbox=1"
 SYSTEMD_RUN_OPTIONS = (
     "--cap-add",

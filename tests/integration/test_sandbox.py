@@ -28,6 +28,8 @@ from pyhost.tutorial import Index, Tutorial
 
 pytestmark = pytest.mark.integration
 
+# A sandbox of the tests' own: a user's running `make demo` sandbox is left alone.
+SANDBOX_NAME = "pyhost-test"
 PUBLISHER, PUBLISHER_PASSWORD = "pyjitsejan", "correct horse battery staple"
 READER, READER_PASSWORD = "reader1", "a reader's long passphrase"
 
@@ -42,7 +44,7 @@ def pyhost(
         text=True,
         capture_output=not stream,
         check=False,
-        env={**os.environ, "COLUMNS": "120"},
+        env={**os.environ, "COLUMNS": "120", "PYHOST_SANDBOX_NAME": SANDBOX_NAME},
     )
     if check:
         assert proc.returncode == 0, f"pyhost {' '.join(args)} failed: {proc.stderr}"
