@@ -35,7 +35,7 @@ prereqs:  ## A Docker engine, the test images and the offline pyenv/CPython mirr
 lint: venv
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check .
 
 unit: venv
 	$(BIN)/pytest -ra -m "not integration" tests
