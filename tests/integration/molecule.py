@@ -21,7 +21,16 @@ def run(scenario: str, action: str, env: dict[str, str], *args: str) -> tuple[in
     log = ARTIFACTS / f"molecule-{scenario}-{action}.log"
     molecule = Path(sys.executable).with_name("molecule")
     cmd = [str(molecule), action, "-s", scenario, *args]
-    full_env = {**os.environ, **env, "PY_COLORS": "0", "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
+    # molecule calls ansible-playbook and ansible-config by name: the venv's bin/ need not be on PATH.
+    path = os.pathsep.join([str(molecule.parent), os.environ.get("PATH", os.defpath)])
+    full_env = {
+        **os.environ,
+        **env,
+        "PATH": path,
+        "PY_COLORS": "0",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_NOCOLOR": "1",
+    }
     lines: list[str] = []
     with (
         log.open("w") as out,
