@@ -224,6 +224,8 @@ class Tutorial:
         consumer = self.work / "consumer"
         shutil.rmtree(consumer, ignore_errors=True)
         consumer.mkdir()
+        # `poetry new` wrote requires-python from the Python that ran it; the consumer runs on the same one.
+        python_floor = f">={sys.version_info.major}.{sys.version_info.minor}"
         (consumer / "pyproject.toml").write_text(
             textwrap.dedent(f"""\
             [tool.poetry]
@@ -234,7 +236,7 @@ class Tutorial:
             package-mode = false
 
             [tool.poetry.dependencies]
-            python = ">=3.9"
+            python = "{python_floor}"
 
             [[tool.poetry.source]]
             name = "dev"
