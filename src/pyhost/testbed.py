@@ -19,6 +19,7 @@ from pyhost.errors import PyhostError
 
 @dataclass(frozen=True)
 class Testbed:
+    __test__ = False  # not a pytest test class, despite its name
     host_image: str
     pebble_image: str
     python_image: str
