@@ -6,6 +6,7 @@ errors exit 2 (click's default). --debug (or PYHOST_DEBUG=1) shows the traceback
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
 import re
@@ -91,6 +92,7 @@ Examples:
   pyhost init --host theviji --address 203.0.113.10 --domain pypi.example.com --email me@example.com
   pyhost provision --host theviji
   pyhost add-user pyjitsejan --role publisher
+  pyhost token pyjitsejan
   pyhost client-config --host theviji --user pyjitsejan --tool pip
   pyhost status --host theviji
 """,
@@ -281,15 +283,20 @@ def _save_and_apply(
     *,
     apply: bool,
     verbose: int,
+    token: str | None = None,
 ) -> None:
     """Write the users file, then apply it to TARGETS with playbooks/users.yml.
 
-    If applying fails after the write, the file keeps the change (it is the source of truth) and the error
-    says how to apply it again.
+    A new read TOKEN is printed once, right after the write: the file keeps only its hash, so it must be shown
+    before anything else can fail. If applying fails after the write, the file keeps the change (it is the
+    source of truth) and the error says how to apply it again.
     """
     users.UsersFile(ws.users_file).save(new_users)
     out = _stdout()
     out.print(f"{done} in {ws.users_file}")
+    if token is not None:
+        click.echo(f"read token for pip/uv/poetry installs: {token}")
+        out.print("It is shown only this once; `pyhost token NAME` makes a new one.")
     limit_hint = f"--host {host or (targets[0] if len(targets) == 1 else 'HOST')}"
     if not apply:
         out.print(f"Not applied yet: run `pyhost provision {limit_hint} --tags users` to apply.")
@@ -361,9 +368,10 @@ def add_user(
     """Add a user of the index.
 
     The password is asked twice, hashed with bcrypt on this machine, and only the hash is stored in the
-    workspace (group_vars/index_servers/users.yml, mode 0600). Then only the users part of the playbook
-    runs on the server(s). If that fails, the file keeps the user: apply it again with
-    `pyhost provision --host HOST --tags users`.
+    workspace (group_vars/index_servers/users.yml, mode 0600). A random read token is made too and printed
+    once: pip, uv and Poetry use it to install (the server checks it much faster than a password); only its
+    hash is stored. Then only the users part of the playbook runs on the server(s). If that fails, the file
+    keeps the user: apply it again with `pyhost provision --host HOST --tags users`.
     """
     ws = Workspace.open(inventory)
     users.validate_name(name)
@@ -372,14 +380,16 @@ def add_user(
     password = _read_password(True) if password_stdin else None
     targets = _preflight(ws, host, not no_apply)
     hashed = users.hash_password(password if password is not None else _read_password(False))
+    user, token = users.with_new_token(users.User(name, hashed, role))
     _save_and_apply(
         ws,
         host,
         targets,
-        users.added(current, users.User(name, hashed, role)),
+        users.added(current, user),
         f"Added {role} {name}",
         apply=not no_apply,
         verbose=verbose,
+        token=token,
     )
 
 
@@ -440,10 +450,46 @@ def passwd(
         ws,
         host,
         targets,
-        users.replaced(current, users.User(name, hashed, old.role)),
+        users.replaced(current, dataclasses.replace(old, hash=hashed)),
         f"Changed the password of {name}",
         apply=not no_apply,
         verbose=verbose,
+    )
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  pyhost token pyjitsejan
+  pyhost token ci-bot --host theviji
+"""
+)
+@click.argument("name")
+@_users_options
+@_verbose
+@_common
+def token(*, name: str, host: str | None, no_apply: bool, verbose: int, inventory: str | None) -> None:
+    """Make a new read token for a user, replacing the old one.
+
+    pip, uv and Poetry install with the token (user name and token, as basic auth); the server checks it in
+    microseconds, where a password costs a bcrypt check on every request. The token is printed once and only
+    its hash is stored. After applying, the old token no longer works; the password is unchanged.
+    """
+    ws = Workspace.open(inventory)
+    users.validate_name(name)
+    store = users.UsersFile(ws.users_file)
+    current = store.load()
+    user, new = users.with_new_token(store.get(name))
+    targets = _preflight(ws, host, not no_apply)
+    _save_and_apply(
+        ws,
+        host,
+        targets,
+        users.replaced(current, user),
+        f"Made a new read token for {name}",
+        apply=not no_apply,
+        verbose=verbose,
+        token=new,
     )
 
 

@@ -1,7 +1,10 @@
 """Ready-to-paste client configuration for pip, Poetry, uv and twine.
 
-pyhost keeps only password hashes, so it never knows a password: the snippets carry a placeholder, unless the
-user types the password (it is then checked against the stored hash before it is printed).
+Installing (pip, uv, a Poetry source) uses the user's read token, which the server checks in microseconds;
+publishing (twine, a Poetry repository, uv publish) uses the password, which pypiserver checks. pyhost keeps
+only hashes, so it knows neither: the snippets carry placeholders, `<READ-TOKEN>` and `<PASSWORD>`, unless the
+user types the password (it is then checked against the stored hash before it is printed). A user without a
+read token (made before tokens existed) installs with the password too.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pyhost.users import User
 
 TOOLS = ("pip", "poetry", "uv", "twine")
 PLACEHOLDER = "<PASSWORD>"
+TOKEN_PLACEHOLDER = "<READ-TOKEN>"  # noqa: S105 - a placeholder, not a secret
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,18 @@ class Index:
 
     @property
     def secret(self) -> str:
+        """What publishing tools send: the password."""
         return self.password if self.password is not None else PLACEHOLDER
+
+    @property
+    def read_secret(self) -> str:
+        """What installing tools send: the read token, or the password for a user without one."""
+        return TOKEN_PLACEHOLDER if self.user.token_hash is not None else self.secret
+
+    @property
+    def upload_name(self) -> str:
+        """Poetry keys credentials by name: publishing gets its own, so it can send the password."""
+        return f"{self.name}-upload"
 
     @property
     def publisher(self) -> bool:
@@ -55,7 +70,7 @@ def _shell_quote(value: str) -> str:
 
 
 def pip(index: Index) -> str:
-    auth = f"{index.user.name}:{index.secret}@"
+    auth = f"{index.user.name}:{index.read_secret}@"
     url = f"https://{auth}{index.domain}/simple/"
     lines = [
         "# pip: ~/.config/pip/pip.conf (or a virtualenv's pip.conf)",
@@ -74,17 +89,21 @@ def poetry(index: Index) -> str:
     lines = [
         "# Poetry: in your project. An explicit source is used only by the packages that name it.",
         f"poetry source add --priority=explicit {index.name} {index.simple_url}",
-        f"poetry config http-basic.{index.name} {index.user.name} {_shell_quote(index.secret)}",
+        f"poetry config http-basic.{index.name} {index.user.name} {_shell_quote(index.read_secret)}",
         f"poetry add --source {index.name} YOUR-PACKAGE",
     ]
     if index.ca_file:
         lines.append(f"poetry config certificates.{index.name}.cert {index.ca_file}")
     if index.publisher:
+        upload = index.upload_name
         lines += [
-            "# Publishing:",
-            f"poetry config repositories.{index.name} {index.base_url}",
-            f"poetry publish --build --repository {index.name}",
+            "# Publishing (with the password, under a repository name of its own):",
+            f"poetry config repositories.{upload} {index.base_url}",
+            f"poetry config http-basic.{upload} {index.user.name} {_shell_quote(index.secret)}",
         ]
+        if index.ca_file:
+            lines.append(f"poetry config certificates.{upload}.cert {index.ca_file}")
+        lines.append(f"poetry publish --build --repository {upload}")
     return "\n".join(lines)
 
 
@@ -106,12 +125,16 @@ def uv(index: Index) -> str:
         "",
         "# and in your shell:",
         f"export UV_INDEX_{env}_USERNAME={index.user.name}",
-        f"export UV_INDEX_{env}_PASSWORD={_shell_quote(index.secret)}",
+        f"export UV_INDEX_{env}_PASSWORD={_shell_quote(index.read_secret)}",
     ]
     if index.ca_file:
         lines.append(f"export SSL_CERT_FILE={index.ca_file}")
     if index.publisher:
-        lines.append(f"# Publishing: uv publish --index {index.name}")
+        lines += [
+            "# Publishing, with the password:",
+            f"UV_PUBLISH_USERNAME={index.user.name} UV_PUBLISH_PASSWORD={_shell_quote(index.secret)} \\",
+            f"  uv publish --index {index.name}",
+        ]
     return "\n".join(lines)
 
 

@@ -1,16 +1,28 @@
-"""Users of the index: name rules, bcrypt hashing and the workspace's users file.
+"""Users of the index: name rules, bcrypt hashing, read tokens and the workspace's users file.
 
-The users file (group_vars/index_servers/users.yml) is the source of truth: a list of {name, hash, role}.
-Passwords are hashed here, on the controller, so only bcrypt hashes ever reach the disk or the server.
+The users file (group_vars/index_servers/users.yml) is the source of truth: a list of {name, hash, role}
+with an optional token_hash. Passwords are hashed here, on the controller, so only bcrypt hashes ever reach
+the disk or the server. Read tokens are random secrets made here and shown once; only their {SSHA} hash is
+kept.
+
+Why two secrets: basic auth has no sessions, so the server checks a credential on every request. bcrypt is
+right for a password a human chose (slow to guess offline) but costs tens of milliseconds per check, which
+caps reads near 30 requests a second per core. A read token has 256 random bits: no offline guessing can
+succeed, so a fast salted hash, which nginx checks in microseconds, protects it as well as bcrypt would.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 import os
 import re
+import secrets
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
@@ -25,10 +37,17 @@ ROLES = ("publisher", "reader")
 BCRYPT_COST = 10
 BCRYPT_MAX_BYTES = 72
 HASH_RE = re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$")
+TOKEN_BYTES = 32
+TOKEN_SALT_BYTES = 16
+TOKEN_SCHEME = "{SSHA}"  # noqa: S105 - the name of a hash scheme, not a secret
+SHA1_BYTES = 20
+# The role checks the same form (roles/pypiserver/vars/main.yml): a digest and a salt of 4 bytes or more.
+TOKEN_HASH_RE = re.compile(r"^\{SSHA\}[A-Za-z0-9+/]{32,}={0,2}$")
 
 HEADER = (
-    "# Users of the package index, written by `pyhost add-user`, `pyhost passwd` and `pyhost remove-user`.\n"
-    "# Only bcrypt hashes live here. Roles: publisher (upload and read), reader (read only).\n"
+    "# Users of the package index, written by `pyhost add-user`, `pyhost passwd`, `pyhost token` and\n"
+    "# `pyhost remove-user`. Only hashes live here: bcrypt for passwords, {SSHA} for read tokens.\n"
+    "# Roles: publisher (upload and read), reader (read only).\n"
 )
 
 
@@ -37,9 +56,13 @@ class User:
     name: str
     hash: str
     role: str
+    token_hash: str | None = None
 
     def as_dict(self) -> dict[str, str]:
-        return {"name": self.name, "hash": self.hash, "role": self.role}
+        entry = {"name": self.name, "hash": self.hash, "role": self.role}
+        if self.token_hash is not None:
+            entry["token_hash"] = self.token_hash
+        return entry
 
 
 def validate_name(name: str) -> None:
@@ -73,6 +96,34 @@ def hash_password(password: str) -> str:
 
 def verify_password(password: str, hashed: str) -> bool:
     return bcrypt.checkpw(password.encode(), hashed.encode())
+
+
+def new_token() -> str:
+    """A read token: 32 random bytes, URL-safe base64 (43 characters, no ':' so it fits basic auth)."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def hash_token(token: str, salt: bytes | None = None) -> str:
+    """{SSHA} hash, as nginx's auth_basic checks it: base64(sha1(token + salt) + salt)."""
+    salt = secrets.token_bytes(TOKEN_SALT_BYTES) if salt is None else salt
+    digest = hashlib.sha1(token.encode() + salt).digest()  # noqa: S324 - a 256-bit random token, not a password
+    return TOKEN_SCHEME + base64.b64encode(digest + salt).decode()
+
+
+def verify_token(token: str, hashed: str) -> bool:
+    if not TOKEN_HASH_RE.match(hashed):
+        return False
+    try:
+        raw = base64.b64decode(hashed[len(TOKEN_SCHEME) :], validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return hmac.compare_digest(hash_token(token, raw[SHA1_BYTES:]), hashed)
+
+
+def with_new_token(user: User) -> tuple[User, str]:
+    """The user with a fresh read token's hash, and the token itself (to show once, never to store)."""
+    token = new_token()
+    return replace(user, token_hash=hash_token(token)), token
 
 
 def read_password_stdin(stream: IO[str]) -> str:
@@ -134,7 +185,13 @@ class UsersFile:
             raise PyhostError(
                 f"{where} ({name}) has no bcrypt hash: set its password with `pyhost passwd {name}`"
             )
-        return User(name=name, hash=hashed, role=role)
+        token_hash = entry.get("token_hash")
+        if token_hash is not None and not TOKEN_HASH_RE.match(str(token_hash)):
+            raise PyhostError(
+                f"{where} ({name}) has a token_hash that is not an {{SSHA}} hash: "
+                f"make a new token with `pyhost token {name}`"
+            )
+        return User(name, hashed, role, None if token_hash is None else str(token_hash))
 
     def get(self, name: str) -> User:
         for user in self.load():

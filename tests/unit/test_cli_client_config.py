@@ -12,6 +12,7 @@ import pytest
 from click.testing import Result
 
 from pyhost import sandbox
+from pyhost.users import User, UsersFile, hash_password
 
 from .conftest import snapshot
 
@@ -46,11 +47,14 @@ def test_publisher_gets_all_four_tools(invoke: Callable[..., Result], with_users
     out = result.stdout
     pip_conf = configparser.ConfigParser()
     pip_conf.read_string(section(out, "pip"))
-    assert pip_conf["global"]["index-url"] == "https://alice:<PASSWORD>@pypi.example.com/simple/"
+    # Installing uses the read token, publishing the password.
+    assert pip_conf["global"]["index-url"] == "https://alice:<READ-TOKEN>@pypi.example.com/simple/"
     poetry = section(out, "Poetry")
     assert "poetry source add --priority=explicit theviji https://pypi.example.com/simple/" in poetry
-    assert "poetry config http-basic.theviji alice '<PASSWORD>'" in poetry
-    assert "poetry config repositories.theviji https://pypi.example.com/" in poetry
+    assert "poetry config http-basic.theviji alice '<READ-TOKEN>'" in poetry
+    assert "poetry config repositories.theviji-upload https://pypi.example.com/" in poetry
+    assert "poetry config http-basic.theviji-upload alice '<PASSWORD>'" in poetry
+    assert "poetry publish --build --repository theviji-upload" in poetry
     uv_toml = tomllib.loads(section(out, "uv").split("# and in your shell:")[0].split("\n", 1)[1])
     assert uv_toml["tool"]["uv"]["index"] == [
         {
@@ -61,12 +65,15 @@ def test_publisher_gets_all_four_tools(invoke: Callable[..., Result], with_users
         }
     ]
     assert "export UV_INDEX_THEVIJI_USERNAME=alice" in out
+    assert "export UV_INDEX_THEVIJI_PASSWORD='<READ-TOKEN>'" in out
+    assert "UV_PUBLISH_USERNAME=alice UV_PUBLISH_PASSWORD='<PASSWORD>'" in out
     pypirc = configparser.ConfigParser()
     pypirc.read_string(section(out, "twine").split("\n", 1)[1])
     assert pypirc["theviji"]["repository"] == "https://pypi.example.com/"
     assert pypirc["theviji"]["username"] == "alice"
     assert pypirc["theviji"]["password"] == "<PASSWORD>"
     assert "$2b$" not in out
+    assert "{SSHA}" not in out
 
 
 def test_reader_gets_no_upload_settings(invoke: Callable[..., Result], with_users: Path) -> None:
@@ -74,6 +81,8 @@ def test_reader_gets_no_upload_settings(invoke: Callable[..., Result], with_user
     assert "twine" not in out
     assert "publish-url" not in out
     assert "repositories." not in out
+    assert "<PASSWORD>" not in out
+    assert "https://bob:<READ-TOKEN>@pypi.example.com/simple/" in out
     result = invoke(
         "client-config", "--host", "theviji", "--user", "bob", "--tool", "twine", "-i", str(with_users)
     )
@@ -112,7 +121,21 @@ def test_ask_password_prints_it_only_when_it_matches(
         "-i",
         str(with_users),
     ).stdout
-    assert "index-url = https://alice:pw@pypi.example.com/simple/" in out
+    # The password goes where it is sent: publishing. Installing keeps the token's placeholder.
+    assert "index-url = https://alice:<READ-TOKEN>@pypi.example.com/simple/" in out
+    twine = invoke(
+        "client-config",
+        "--host",
+        "theviji",
+        "--user",
+        "alice",
+        "--tool",
+        "twine",
+        "--ask-password",
+        "-i",
+        str(with_users),
+    ).stdout
+    assert "password = pw" in twine
     monkeypatch.setattr(getpass, "getpass", lambda prompt="": "wrong-guess")
     result = invoke(
         "client-config", "--host", "theviji", "--user", "alice", "--ask-password", "-i", str(with_users)
@@ -134,5 +157,32 @@ def test_sandbox_host_gets_the_ca_file(invoke: Callable[..., Result], with_users
     assert f"poetry config certificates.sandbox.cert {ca}" in out
     assert f"export SSL_CERT_FILE={ca}" in out
     assert f"ca_cert = {ca}" in out
-    assert "https://alice:<PASSWORD>@pypi.pyhost.test/simple/" in out
+    assert f"poetry config certificates.sandbox-upload.cert {ca}" in out
+    assert "https://alice:<READ-TOKEN>@pypi.pyhost.test/simple/" in out
     assert snapshot(with_users) == before
+
+
+def test_user_without_a_token_installs_with_the_password(
+    invoke: Callable[..., Result], workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A users file from before read tokens: every tool gets the password."""
+    users_file = UsersFile(workspace / "group_vars" / "index_servers" / "users.yml")
+    users_file.save([User("carol", hash_password("pw"), "publisher")])
+    out = invoke("client-config", "--host", "theviji", "--user", "carol", "-i", str(workspace)).stdout
+    assert "<READ-TOKEN>" not in out
+    assert "https://carol:<PASSWORD>@pypi.example.com/simple/" in out
+    assert "poetry config http-basic.theviji carol '<PASSWORD>'" in out
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="": "pw")
+    out = invoke(
+        "client-config",
+        "--host",
+        "theviji",
+        "--user",
+        "carol",
+        "--tool",
+        "pip",
+        "--ask-password",
+        "-i",
+        str(workspace),
+    ).stdout
+    assert "index-url = https://carol:pw@pypi.example.com/simple/" in out

@@ -1,4 +1,4 @@
-"""add-user, remove-user, passwd, list-users: validate everything, write only hashes, then apply users.yml."""
+"""add-user, remove-user, passwd, token, list-users: validate, write only hashes, then apply users.yml."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pexpect
 import pytest
 from click.testing import Result
 
-from pyhost.users import UsersFile, verify_password
+from pyhost.users import UsersFile, verify_password, verify_token
 
 from .conftest import FakeContent, snapshot
 
@@ -221,3 +221,83 @@ def test_list_users_never_shows_hashes(invoke: Callable[..., Result], workspace:
     as_json = json.loads(invoke("list-users", "--json", "-i", str(workspace)).stdout)
     assert as_json == [{"name": "alice", "role": "publisher"}, {"name": "bob", "role": "reader"}]
     assert "$2b$" not in table
+
+
+TOKEN_LINE = "read token for pip/uv/poetry installs: "
+
+
+def shown_token(result: Result) -> str:
+    [line] = [line for line in result.stdout.splitlines() if line.startswith(TOKEN_LINE)]
+    return line.removeprefix(TOKEN_LINE)
+
+
+def test_add_user_shows_a_read_token_once_and_stores_only_its_hash(
+    invoke: Callable[..., Result], workspace: Path
+) -> None:
+    result = add(invoke, workspace, "alice", "pw", "--role", "publisher")
+    assert result.exit_code == 0, result.output
+    token = shown_token(result)
+    assert len(token) == 43
+    alice = users_of(workspace).get("alice")
+    assert alice.token_hash is not None and alice.token_hash.startswith("{SSHA}")
+    assert verify_token(token, alice.token_hash)
+    assert token not in users_of(workspace).path.read_text()
+    assert token not in result.stderr
+
+
+def test_token_replaces_the_read_token_and_keeps_the_password(
+    invoke: Callable[..., Result], workspace: Path, fake_playbooks: FakeContent
+) -> None:
+    first = shown_token(add(invoke, workspace, "alice", "pw", "--role", "publisher"))
+    before = users_of(workspace).get("alice")
+    result = invoke("token", "alice", "-i", str(workspace))
+    assert result.exit_code == 0, result.output
+    assert "Made a new read token for alice" in result.stdout
+    assert "Applied to theviji." in result.stdout
+    second = shown_token(result)
+    after = users_of(workspace).get("alice")
+    assert second != first
+    assert verify_token(second, after.token_hash or "")
+    assert not verify_token(first, after.token_hash or "")
+    assert (after.hash, after.role) == (before.hash, before.role)
+    seen = json.loads(fake_playbooks.read("users-theviji.json"))
+    assert seen == [after.as_dict()]
+
+
+def test_token_of_unknown_user_writes_nothing(invoke: Callable[..., Result], workspace: Path) -> None:
+    before = snapshot(workspace)
+    result = invoke("token", "ghost", "--no-apply", "-i", str(workspace))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"pyhost: error: no user 'ghost' in {users_of(workspace).path}: `pyhost list-users` shows who exists"
+    ]
+    assert TOKEN_LINE not in result.stdout
+    assert snapshot(workspace) == before
+
+
+def test_token_on_an_unreachable_host_writes_and_shows_nothing(
+    invoke: Callable[..., Result], unreachable_workspace: Path
+) -> None:
+    users_of(unreachable_workspace).save([])
+    assert add(invoke, unreachable_workspace, "alice").exit_code == 0
+    before = snapshot(unreachable_workspace)
+    result = invoke("token", "alice", "-i", str(unreachable_workspace))
+    assert result.exit_code == 1
+    assert "is unreachable" in result.stderr
+    assert TOKEN_LINE not in result.stdout
+    assert snapshot(unreachable_workspace) == before
+
+
+def test_passwd_keeps_the_read_token(invoke: Callable[..., Result], workspace: Path) -> None:
+    token = shown_token(add(invoke, workspace, "alice", "old"))
+    result = invoke("passwd", "alice", "--password-stdin", "--no-apply", "-i", str(workspace), input="new\n")
+    assert result.exit_code == 0, result.output
+    assert TOKEN_LINE not in result.stdout
+    assert verify_token(token, users_of(workspace).get("alice").token_hash or "")
+
+
+def test_list_users_never_shows_token_hashes(invoke: Callable[..., Result], workspace: Path) -> None:
+    token = shown_token(add(invoke, workspace, "alice"))
+    for args in (("list-users",), ("list-users", "--json")):
+        out = invoke(*args, "-i", str(workspace)).stdout
+        assert "{SSHA}" not in out and token not in out

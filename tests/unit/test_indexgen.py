@@ -381,3 +381,78 @@ def test_main_regenerates_only_the_named_project(tmp_path: Path) -> None:
     assert not (simple / "pkg-b").exists()
     # The root only links pages that exist, so pkg-b stays out until its page is generated.
     assert set(Anchors((simple / "index.html").read_bytes()).links) == {"pkg-a"}
+
+
+def test_metadata_can_live_in_a_directory_of_its_own(tmp_path: Path) -> None:
+    packages, simple, metadata = tmp_path / "packages", tmp_path / "simple", tmp_path / "metadata"
+    packages.mkdir()
+    wheel = helpers.build_wheel(packages, "pkg-a", "1.0")
+    indexgen.generate(packages, simple, metadata_dir=metadata)
+    assert [p.name for p in packages.iterdir()] == [wheel.name]
+    stored = metadata / (wheel.name + ".metadata")
+    link = Anchors((simple / "pkg-a" / "index.html").read_bytes()).links[wheel.name]
+    assert link["data-core-metadata"] == f"sha256={hashlib.sha256(stored.read_bytes()).hexdigest()}"
+    # The link still points next to the file: the web server maps <file>.metadata to the other directory.
+    assert link["href"].startswith(f"../../packages/{wheel.name}#")
+
+    stored.unlink()  # a cached entry whose metadata file is missing is read again
+    indexgen.generate(packages, simple, metadata_dir=metadata)
+    assert stored.is_file()
+
+
+def test_excluded_files_are_left_out_and_lose_their_metadata(tmp_path: Path) -> None:
+    packages, simple, metadata = tmp_path / "packages", tmp_path / "simple", tmp_path / "metadata"
+    packages.mkdir()
+    old = helpers.build_wheel(packages, "pkg-a", "1.0")
+    new = helpers.build_wheel(packages, "pkg-a", "2.0")
+    lone = helpers.build_wheel(packages, "pkg-b", "1.0")
+    indexgen.generate(packages, simple, metadata_dir=metadata)
+    assert (metadata / (old.name + ".metadata")).is_file()
+
+    indexgen.generate(
+        packages, simple, ["pkg-a", "pkg-b"], metadata_dir=metadata, exclude={old.name, lone.name}
+    )
+    assert old.exists() and lone.exists()  # generate never deletes distributions
+    assert list(Anchors((simple / "pkg-a" / "index.html").read_bytes()).links) == [new.name]
+    assert [
+        f["filename"] for f in json.loads((simple / "pkg-a" / "index.v1+json").read_bytes())["files"]
+    ] == [new.name]
+    assert not (simple / "pkg-b").exists()
+    assert set(Anchors((simple / "index.html").read_bytes()).links) == {"pkg-a"}
+    assert sorted(p.name for p in metadata.iterdir()) == [new.name + ".metadata"]
+
+
+def test_main_takes_a_metadata_directory(tmp_path: Path) -> None:
+    packages, simple, metadata = tmp_path / "packages", tmp_path / "simple", tmp_path / "metadata"
+    packages.mkdir()
+    wheel = helpers.build_wheel(packages, "pkg-a", "1.0")
+    argv = ["--packages-dir", str(packages), "--output", str(simple), "--metadata-dir", str(metadata)]
+    assert indexgen.main(argv) == 0
+    assert (metadata / (wheel.name + ".metadata")).is_file()
+    assert not (packages / (wheel.name + ".metadata")).exists()
+
+
+def test_refresh_reads_a_replaced_file_again(tmp_path: Path) -> None:
+    packages, simple = tmp_path / "packages", tmp_path / "simple"
+    packages.mkdir()
+    wheel = helpers.build_wheel(packages, "pkg-a", "1.0", requires_python=">=3.8")
+    indexgen.generate(packages, simple)
+    other = tmp_path / "other"
+    other.mkdir()
+    replacement = helpers.build_wheel(other, "pkg-a", "1.0", requires_python=">=3.7")
+    assert replacement.stat().st_size == wheel.stat().st_size  # same size: the cache alone cannot tell
+    replacement.replace(wheel)
+    page = simple / "pkg-a" / "index.v1+json"
+    indexgen.generate(packages, simple, ["pkg-a"])
+    assert json.loads(page.read_bytes())["files"][0]["requires-python"] == ">=3.8"
+    indexgen.generate(packages, simple, ["pkg-a"], refresh={wheel.name})
+    entry = json.loads(page.read_bytes())["files"][0]
+    assert entry["requires-python"] == ">=3.7"
+    assert entry["hashes"]["sha256"] == hashlib.sha256(wheel.read_bytes()).hexdigest()
+
+
+def test_the_pypiserver_role_ships_this_very_file() -> None:
+    """The server regenerates pages with the same generator: the role's copy is a link to this module."""
+    shipped = Path(__file__).resolve().parents[2] / "roles/pypiserver/files/app/pyhost_indexgen.py"
+    assert shipped.read_bytes() == INDEXGEN.read_bytes()
+    assert shipped.is_symlink() and shipped.resolve() == INDEXGEN.resolve()

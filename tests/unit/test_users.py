@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import os
 import stat
+import string
 from pathlib import Path
 
 import bcrypt
 import pytest
+import yaml
 
 from pyhost import users
 from pyhost.errors import PyhostError
@@ -112,3 +116,49 @@ def test_list_operations_refuse_duplicates_and_unknown_names() -> None:
     assert users.replaced([alice], users.User("alice", "h3", "reader")) == [
         users.User("alice", "h3", "reader")
     ]
+
+
+def test_read_token_is_random_urlsafe_and_long() -> None:
+    tokens = {users.new_token() for _ in range(20)}
+    assert len(tokens) == 20
+    for token in tokens:
+        assert len(token) == 43  # 32 bytes
+        assert ":" not in token and set(token) <= set(string.ascii_letters + string.digits + "-_")
+
+
+def test_token_hash_is_salted_ssha_that_nginx_can_check() -> None:
+    token = users.new_token()
+    hashed = users.hash_token(token)
+    assert users.hash_token(token) != hashed  # salted
+    assert users.verify_token(token, hashed)
+    assert not users.verify_token(token + "x", hashed)
+    # nginx's {SSHA}: base64(sha1(token + salt) + salt)
+    raw = base64.b64decode(hashed.removeprefix("{SSHA}"))
+    digest, salt = raw[:20], raw[20:]
+    assert hashlib.sha1(token.encode() + salt).digest() == digest  # noqa: S324 - the scheme nginx reads
+    assert len(salt) == 16
+    assert not users.verify_token(token, "$2b$10$" + "a" * 53)
+
+
+def test_users_file_keeps_token_hashes_and_accepts_users_without(tmp_path: Path) -> None:
+    path = tmp_path / "users.yml"
+    alice, token = users.with_new_token(users.User("alice", users.hash_password("pw"), "publisher"))
+    bob = users.User("bob", users.hash_password("pw"), "reader")
+    users.UsersFile(path).save([alice, bob])
+    assert users.UsersFile(path).load() == [alice, bob]
+    assert token not in path.read_text()
+    assert "token_hash" not in yaml.safe_load(path.read_text())["pyhost_users"][1]
+    assert users.verify_token(token, users.UsersFile(path).get("alice").token_hash or "")
+
+
+@pytest.mark.parametrize("token_hash", ["plain-token", "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", "{SSHA}short"])
+def test_users_file_refuses_a_token_hash_that_is_not_ssha(tmp_path: Path, token_hash: str) -> None:
+    path = tmp_path / "users.yml"
+    hashed = users.hash_password("pw")
+    path.write_text(
+        yaml.safe_dump(
+            {"pyhost_users": [{"name": "bob", "hash": hashed, "role": "reader", "token_hash": token_hash}]}
+        )
+    )
+    with pytest.raises(PyhostError, match=r"not an \{SSHA\} hash: make a new token with `pyhost token bob`"):
+        users.UsersFile(path).load()

@@ -11,6 +11,9 @@ body nor set the number of threads. This entry point takes pypiserver's own `run
   never overwritten (unless --overwrite), not even by two concurrent uploads of the same file, and a
   half-written file is never served;
 - deletion of releases refused unless --allow-delete is given, and found by the project's normalized name;
+- static index pages: after every upload, and before and after every deletion, the pages of the affected
+  projects are regenerated (pyhost_indexgen.py, next to this file) before the response goes out, so nginx
+  serves reads from files and a page never lists a file that is not there;
 - one access log line per request with its real status (pypiserver's own request and response lines
   are dropped: they report "200 OK" for every error).
 """
@@ -18,13 +21,16 @@ body nor set the number of threads. This entry point takes pypiserver's own `run
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import sys
 import tempfile
 import threading
+import time
 import typing as t
 from pathlib import Path
+from types import ModuleType
 
 import pypiserver
 import waitress
@@ -36,7 +42,11 @@ from pypiserver.pkg_helpers import normalize_pkgname
 log = logging.getLogger("pyhost.serve")
 access_log = logging.getLogger("pyhost.access")
 
-USAGE = "serve.py [--threads N] [--max-request-body-size BYTES] [--allow-delete] -- PYPI_SERVER_RUN_OPTIONS"
+USAGE = (
+    "serve.py [--threads N] [--max-request-body-size BYTES] [--allow-delete] "
+    "[--pages-dir DIR [--metadata-dir DIR]] -- PYPI_SERVER_RUN_OPTIONS"
+)
+INDEXGEN = Path(__file__).with_name("pyhost_indexgen.py")
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 
@@ -73,6 +83,81 @@ class PasswordFile:
         return bool(current is not None and current.check_password(user, password))
 
 
+def load_indexgen(path: Path = INDEXGEN) -> ModuleType:
+    """pyhost's page generator, from the file next to this one (-I keeps this directory off sys.path)."""
+    spec = importlib.util.spec_from_file_location("pyhost_indexgen", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+class StaticPages:
+    """The static simple index that nginx serves, kept in step with the packages directory.
+
+    Every change goes through `changed` or `removing`, one at a time (a lock: waitress is multi-threaded).
+    Each compares the directory's listing with the last one it saw and regenerates the pages of every project
+    whose files differ, so a file that arrived any other way is picked up by the next change too.
+    """
+
+    def __init__(self, indexgen: ModuleType, packages_dir: Path, pages_dir: Path, metadata_dir: Path | None):
+        self._indexgen = indexgen
+        self._packages_dir = packages_dir
+        self._pages_dir = pages_dir
+        self._metadata_dir = metadata_dir
+        self._lock = threading.Lock()
+        self._known = self._listing()
+
+    def _listing(self) -> frozenset[str]:
+        with os.scandir(self._packages_dir) as entries:
+            return frozenset(entry.name for entry in entries if not entry.name.startswith("."))
+
+    def _projects(self, names: t.Iterable[str]) -> set[str]:
+        projects = set()
+        for name in names:
+            try:
+                projects.add(self._indexgen.parse_filename(name)[0])
+            except self._indexgen.InvalidDistribution:
+                continue
+        return projects
+
+    def _regenerate(self, touched: t.Collection[str] = (), exclude: t.Collection[str] = ()) -> None:
+        listing = self._listing()
+        changed = (listing ^ self._known) | set(touched) | set(exclude)
+        projects = self._projects(changed)
+        if projects:
+            started = time.monotonic()
+            result = self._indexgen.generate(
+                self._packages_dir,
+                self._pages_dir,
+                sorted(projects),
+                metadata_dir=self._metadata_dir,
+                exclude=exclude,
+                refresh=touched,
+            )
+            for name in sorted(set(result.skipped) & changed):
+                log.warning("not listed in the index pages: %s", result.skipped[name])
+            took = time.monotonic() - started
+            log.info("regenerated the pages of %s in %.3f s", ", ".join(sorted(projects)), took)
+        self._known = listing - frozenset(exclude)
+
+    def changed(self, touched: t.Collection[str] = ()) -> None:
+        """Regenerate after a change; `touched` names files to read again even if their name was known."""
+        with self._lock:
+            self._regenerate(touched)
+
+    def removing(self, filenames: t.Collection[str], remove: t.Callable[[], None]) -> None:
+        """Take files out of the pages, then `remove` them, then bring the pages in step with what is left."""
+        with self._lock:
+            self._regenerate(exclude=filenames)
+            try:
+                remove()
+            finally:
+                self._regenerate()
+
+
 def already_exists(filename: str) -> HTTPError:
     # pypiserver's own answer: twine expects 400 (as pypi.org sends it), other clients get 409.
     status = 400 if "twine" in request.headers.get("User-Agent", "") else 409
@@ -82,7 +167,14 @@ def already_exists(filename: str) -> HTTPError:
 class GuardedBackend:
     """pypiserver's backend, with atomic, non-overwriting uploads and deletion only when allowed."""
 
-    def __init__(self, backend: t.Any, root: Path, overwrite: bool, allow_delete: bool) -> None:
+    def __init__(
+        self,
+        backend: t.Any,
+        root: Path,
+        overwrite: bool,
+        allow_delete: bool,
+        pages: StaticPages | None = None,
+    ) -> None:
         # mkstemp makes 0600 files whatever the umask: stored files get the mode the umask gives instead.
         umask = os.umask(0)
         os.umask(umask)
@@ -91,6 +183,7 @@ class GuardedBackend:
         self._root = root
         self._overwrite = overwrite
         self._allow_delete = allow_delete
+        self._pages = pages
 
     def __getattr__(self, name: str) -> t.Any:
         return getattr(self._backend, name)
@@ -122,6 +215,17 @@ class GuardedBackend:
         finally:
             if os.path.exists(tmp_name):
                 os.unlink(tmp_name)
+        self._update_pages(filename)
+
+    def _update_pages(self, filename: str) -> None:
+        # Before the response: once the client hears 200, the file is listed and installable.
+        if self._pages is None:
+            return
+        try:
+            self._pages.changed(touched=[filename])
+        except OSError as exc:
+            log.error("stored %s but could not update the index pages: %s", filename, exc)
+            raise HTTPError(500, f"Stored {filename}, but the index pages could not be updated.") from exc
 
     def find_version(self, name: str, version: str) -> list[t.Any]:
         # pypiserver compares names as spelled in file names; compare normalized names (PEP 503) instead,
@@ -137,7 +241,10 @@ class GuardedBackend:
         if not self._allow_delete:
             log.warning("refused to delete %s: deletion is disabled", pkg.relfn)
             raise HTTPError(403, "Deleting releases is disabled on this index.")
-        self._backend.remove_package(pkg)
+        if self._pages is None:
+            self._backend.remove_package(pkg)
+            return
+        self._pages.removing([Path(pkg.relfn).name], lambda: self._backend.remove_package(pkg))
 
 
 class DropLines(logging.Filter):
@@ -178,6 +285,12 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, RunConfig]:
         "--trusted-proxy", default="127.0.0.1", help="the reverse proxy whose X-Forwarded-* headers are used"
     )
     parser.add_argument("--allow-delete", action="store_true", help="let publishers delete releases")
+    parser.add_argument(
+        "--pages-dir", type=Path, help="keep the static simple index in this directory (served by nginx)"
+    )
+    parser.add_argument(
+        "--metadata-dir", type=Path, help="write PEP 658 metadata files here (default: next to each file)"
+    )
     if "--" not in argv:
         parser.error("give the options of `pypi-server run` after --")
     split = argv.index("--")
@@ -196,8 +309,10 @@ def main(argv: list[str] | None = None) -> None:
     # pypiserver refuses -P . (no file) when -a names actions, so a file is given whenever auth is on.
     if config.authenticate and config.password_file:
         config.auther = PasswordFile(config.password_file).check
+    root = Path(config.roots[0])
+    pages = StaticPages(load_indexgen(), root, args.pages_dir, args.metadata_dir) if args.pages_dir else None
     config.backend = GuardedBackend(
-        config.backend, Path(config.roots[0]), overwrite=config.overwrite, allow_delete=args.allow_delete
+        config.backend, root, overwrite=config.overwrite, allow_delete=args.allow_delete, pages=pages
     )
 
     app = pypiserver.setup_routes_from_config(pypiserver.app_from_config(config), config)
@@ -206,7 +321,8 @@ def main(argv: list[str] | None = None) -> None:
         base.mount(config.server_base_url, app)
         app = base
     log.info(
-        "pypiserver %s on %s:%s serving %s: %d threads, bodies up to %d bytes, overwrite %s, delete %s",
+        "pypiserver %s on %s:%s serving %s: %d threads, bodies up to %d bytes, overwrite %s, delete %s, "
+        "static pages %s",
         pypiserver.__version__,
         config.host,
         config.port,
@@ -215,6 +331,7 @@ def main(argv: list[str] | None = None) -> None:
         args.max_request_body_size,
         "allowed" if config.overwrite else "refused",
         "allowed" if args.allow_delete else "refused",
+        args.pages_dir or "off",
     )
     waitress.serve(
         with_access_log(app),
