@@ -295,7 +295,7 @@ def _save_and_apply(
     out = _stdout()
     out.print(f"{done} in {ws.users_file}")
     if token is not None:
-        click.echo(f"read token for pip/uv/poetry installs: {token}")
+        click.echo(f"{users.TOKEN_ANNOUNCEMENT}{token}")
         out.print("It is shown only this once; `pyhost token NAME` makes a new one.")
     limit_hint = f"--host {host or (targets[0] if len(targets) == 1 else 'HOST')}"
     if not apply:

@@ -14,12 +14,24 @@ import sys
 import time
 from pathlib import Path
 
-from pyhost import docker
+from pyhost import docker, users
 from pyhost.errors import PyhostError
 from pyhost.tutorial import Index, Tutorial
 
 DEMO_USER = "demo"
 PACKAGES_DIR = "/srv/pypi/packages"
+# The pypiserver role's defaults: its page generator, over its packages, pages and metadata directories.
+REGENERATE_PAGES = [
+    "/opt/pypiserver/.venv/bin/python",
+    "-I",
+    "/opt/pypiserver/pyhost_indexgen.py",
+    "--packages-dir",
+    PACKAGES_DIR,
+    "--output",
+    "/srv/pypi/simple",
+    "--metadata-dir",
+    "/srv/pypi/metadata",
+]
 
 
 def _pyhost(workspace: Path, *args: str, input_text: str | None = None, capture: bool = False) -> str:
@@ -52,7 +64,7 @@ def main() -> int:
         password = secrets.token_urlsafe(18)
         known = json.loads(_pyhost(workspace, "list-users", "--json", capture=True))
         if any(user["name"] == DEMO_USER for user in known):
-            # A second demo run keeps its user and gives it a new password.
+            # A second demo run keeps its user and gives it a new password and a new read token.
             _banner(f"pyhost passwd {DEMO_USER} (a generated password)")
             _pyhost(
                 workspace,
@@ -63,9 +75,11 @@ def main() -> int:
                 "sandbox",
                 input_text=password + "\n",
             )
+            _banner(f"pyhost token {DEMO_USER} (a new read token, for installs)")
+            made = _pyhost(workspace, "token", DEMO_USER, "--host", "sandbox", capture=True)
         else:
             _banner(f"pyhost add-user {DEMO_USER} --role publisher (a generated password)")
-            _pyhost(
+            made = _pyhost(
                 workspace,
                 "add-user",
                 DEMO_USER,
@@ -75,8 +89,15 @@ def main() -> int:
                 "--host",
                 "sandbox",
                 input_text=password + "\n",
+                capture=True,
             )
-        index = Index(url=status["url"], user=DEMO_USER, password=password, ca_file=Path(status["ca_file"]))
+        print(made, end="")
+        token = users.token_from_output(made)
+        if token is None:
+            raise PyhostError(f"pyhost did not print a read token for {DEMO_USER}")
+        index = Index(
+            url=status["url"], user=DEMO_USER, password=password, ca_file=Path(status["ca_file"]), token=token
+        )
 
         def client_config(tool: str) -> str:
             return _pyhost(
@@ -94,6 +115,8 @@ def main() -> int:
         # Releases are immutable, so a second demo run would be refused its 0.1.0: start the tutorial's
         # packages afresh in the sandbox (only the demo does this, and only in its own sandbox).
         docker.run(["exec", status["container"], "sh", "-c", f"rm -f {PACKAGES_DIR}/hello[-_]*"])
+        # Files removed behind the server's back: bring the static pages in step (the service does at start).
+        docker.run(["exec", "--user", "pypiserver", status["container"], *REGENERATE_PAGES])
         _banner("the seed's tutorial against the sandbox")
         outcome = Tutorial(index, workspace / "tutorial", client_config=client_config).run_all()
     except PyhostError as exc:
@@ -106,12 +129,13 @@ def main() -> int:
   simple index:  {index.simple}
   CA file:       {index.ca_file}
   user:          {DEMO_USER} (publisher)
-  password:      {password}
+  password:      {password}   (publishing: twine, poetry publish)
+  read token:    {token}   (installing: pip, uv, poetry add)
   python test.py printed: {outcome.hello_output!r}; consumer pins hello-poetry {outcome.consumer_constraint}
 
 Try it:
   pip install --cert {index.ca_file} \\
-      --index-url https://{DEMO_USER}:{password}@{index.host}/simple/ hello-poetry
+      --index-url https://{DEMO_USER}:{token}@{index.host}/simple/ hello-poetry
   {sys.executable} -m pyhost client-config --inventory {workspace} --host sandbox \\
       --user {DEMO_USER} --tool poetry
   {sys.executable} -m pyhost status --inventory {workspace} --host sandbox

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import email.parser
 import email.policy
 import fcntl
@@ -477,37 +478,131 @@ def generate(
     previous page describes them (a file replaced under the same name). PEP 658 metadata files go to
     `metadata_dir` (default: next to each file); those of files a page no longer lists are removed.
     """
-    result = Result()
     with locked(output_dir / LOCK_FILE):
-        found, result.skipped = scan(packages_dir, exclude)
-        if projects is None:
-            wanted = sorted(set(found) | _pages_in(output_dir))
+        return _generate(
+            packages_dir,
+            output_dir,
+            projects,
+            files_url_prefix,
+            metadata_dir=metadata_dir,
+            exclude=exclude,
+            refresh=refresh,
+        )
+
+
+def _generate(
+    packages_dir: Path,
+    output_dir: Path,
+    projects: Iterable[str] | None,
+    files_url_prefix: str,
+    *,
+    metadata_dir: Path | None,
+    exclude: Collection[str],
+    refresh: Collection[str],
+) -> Result:
+    """`generate`, with the lock already held."""
+    result = Result()
+    found, result.skipped = scan(packages_dir, exclude)
+    if projects is None:
+        wanted = sorted(set(found) | _pages_in(output_dir))
+    else:
+        wanted = sorted({normalize(p) for p in projects})
+    for project in wanted:
+        page_dir = output_dir / project
+        json_path = page_dir / JSON_PAGE
+        known = files_from_json(json_path.read_bytes() if json_path.is_file() else None, project)
+        for name in refresh:
+            known.pop(name, None)
+        files = describe_files(found.get(project, []), known, result.skipped, metadata_dir)
+        if files:
+            write_atomic(page_dir / HTML_PAGE, render_project_html(project, files, files_url_prefix))
+            write_atomic(json_path, render_project_json(project, files, files_url_prefix))
+            result.projects.append(project)
         else:
-            wanted = sorted({normalize(p) for p in projects})
-        for project in wanted:
-            page_dir = output_dir / project
-            json_path = page_dir / JSON_PAGE
-            known = files_from_json(json_path.read_bytes() if json_path.is_file() else None, project)
-            for name in refresh:
-                known.pop(name, None)
-            files = describe_files(found.get(project, []), known, result.skipped, metadata_dir)
-            if files:
-                write_atomic(page_dir / HTML_PAGE, render_project_html(project, files, files_url_prefix))
-                write_atomic(json_path, render_project_json(project, files, files_url_prefix))
-                result.projects.append(project)
-            else:
-                for stale in (page_dir / HTML_PAGE, json_path):
-                    stale.unlink(missing_ok=True)
-                with contextlib.suppress(OSError):
-                    page_dir.rmdir()
-            listed = {dist.filename for dist in files}
-            for gone in set(known) - listed:
-                metadata_path_of(packages_dir / gone, metadata_dir).unlink(missing_ok=True)
-        # Only projects whose page exists: a project never requested has files but no page yet.
-        listed_projects = sorted(set(found) & _pages_in(output_dir))
-        write_atomic(output_dir / HTML_PAGE, render_root_html(listed_projects))
-        write_atomic(output_dir / JSON_PAGE, render_root_json(listed_projects))
+            for stale in (page_dir / HTML_PAGE, json_path):
+                stale.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                page_dir.rmdir()
+        listed = {dist.filename for dist in files}
+        for gone in set(known) - listed:
+            metadata_path_of(packages_dir / gone, metadata_dir).unlink(missing_ok=True)
+    # Only projects whose page exists: a project never requested has files but no page yet.
+    listed_projects = sorted(set(found) & _pages_in(output_dir))
+    write_atomic(output_dir / HTML_PAGE, render_root_html(listed_projects))
+    write_atomic(output_dir / JSON_PAGE, render_root_json(listed_projects))
     return result
+
+
+@dataclass
+class Added:
+    """What `add_files` did: files placed, files already there with the same content, pages written."""
+
+    added: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    projects: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+class Conflict(Exception):
+    """A file of that name is already in the index with other content; releases are never replaced."""
+
+
+def add_files(
+    packages_dir: Path,
+    output_dir: Path,
+    files: Iterable[Path],
+    files_url_prefix: str = DEFAULT_FILES_URL_PREFIX,
+    *,
+    metadata_dir: Path | None = None,
+) -> Added:
+    """Put distribution FILES into `packages_dir` under their names, then regenerate their projects' pages.
+
+    Every file is checked before any is placed: an invalid one raises InvalidDistribution, a name that is
+    taken by other content raises Conflict, and nothing is placed. A file is placed by a hard link (FILES must
+    be on the same file system, for example in a dot-directory of `packages_dir`, which no page lists), which
+    never replaces an existing file, even one that appears meanwhile. The pages are regenerated under the same
+    lock as `generate`, so the server's own regeneration after an upload takes turns with this one.
+    """
+    outcome = Added()
+    with locked(output_dir / LOCK_FILE):
+        pending = []
+        for path in files:
+            dist, _ = inspect_distribution(path)
+            target = packages_dir / dist.filename
+            if path.name != dist.filename:
+                raise InvalidDistribution(f"{path} is named {path.name}, not {dist.filename}")
+            if target.exists():
+                if sha256_of(target) != dist.sha256:
+                    raise Conflict(dist.filename)
+                outcome.unchanged.append(dist.filename)
+            else:
+                pending.append((path, dist))
+        try:
+            for path, dist in pending:
+                try:
+                    os.link(path, packages_dir / dist.filename)
+                except FileExistsError:
+                    if sha256_of(packages_dir / dist.filename) != dist.sha256:
+                        raise Conflict(dist.filename) from None
+                    outcome.unchanged.append(dist.filename)
+                else:
+                    outcome.added.append(dist.filename)
+        finally:
+            # Also after a conflict: the files that did land are listed.
+            touched = {dist.project for _, dist in pending} | {
+                parse_filename(name)[0] for name in outcome.unchanged
+            }
+            result = _generate(
+                packages_dir,
+                output_dir,
+                sorted(touched),
+                files_url_prefix,
+                metadata_dir=metadata_dir,
+                exclude=(),
+                refresh=(),
+            )
+            outcome.projects, outcome.skipped = result.projects, result.skipped
+    return outcome
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -541,10 +636,39 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_FILES_URL_PREFIX,
         help="URL of the packages directory relative to a project page (default %(default)s)",
     )
+    parser.add_argument(
+        "--add",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="first put these distributions into the packages directory (hard links: the same file system), "
+        "never replacing a file; print what was done as JSON",
+    )
     args = parser.parse_args(argv)
     if not args.packages_dir.is_dir():
         print(f"indexgen: error: {args.packages_dir} is not a directory", file=sys.stderr)
         return 1
+    if args.add:
+        try:
+            added = add_files(
+                args.packages_dir,
+                args.output,
+                args.add,
+                args.files_url_prefix,
+                metadata_dir=args.metadata_dir,
+            )
+        except Conflict as exc:
+            print(
+                f"indexgen: error: {exc} is already in the index with different content; releases are never "
+                "replaced",
+                file=sys.stderr,
+            )
+            return 3
+        except InvalidDistribution as exc:
+            print(f"indexgen: error: {exc}", file=sys.stderr)
+            return 2
+        print(json.dumps(dataclasses.asdict(added), sort_keys=True))
+        return 0
     result = generate(
         args.packages_dir,
         args.output,

@@ -166,6 +166,10 @@ class Target(ABC):
         """The URL to give to pip's --index-url or --extra-index-url."""
         return (self.public_url or self.default_base_url()).rstrip("/") + f"/{SIMPLE}/"
 
+    def pip_hint(self, projects: Sequence[str]) -> list[str]:
+        """How to install what was published, as lines to print."""
+        return [f"  pip install --extra-index-url {self.index_url()} {' '.join(projects)}"]
+
 
 def _affected_projects(dists: Iterable[LocalDist]) -> list[str]:
     return sorted({dist.info.project for dist in dists})

@@ -14,7 +14,11 @@ from pyhost.errors import PyhostError
 from pyhost.static import Target, load_distributions, parse_target
 
 TARGET_HELP = "Where the index lives: s3://BUCKET/PREFIX or file:///PATH."
-HOST_HELP = "Publish into the web root of a host pyhost provisioned (not supported yet)."
+HOST_HELP = (
+    "A host pyhost provisioned (in the workspace's inventory): its packages directory and the pages nginx "
+    "serves, reached over the inventory's connection."
+)
+INVENTORY_HELP = "Workspace directory (for --host). Default: $PYHOST_INVENTORY, else ./inventory."
 ENDPOINT_HELP = "S3 endpoint for S3-compatible stores (MinIO, Ceph, moto); AWS needs none."
 PUBLIC_URL_HELP = (
     "URL at which the target's root is served (a CloudFront or website endpoint, or the web server "
@@ -22,16 +26,24 @@ PUBLIC_URL_HELP = (
 )
 
 
-def _target(target: str | None, host: str | None, endpoint_url: str | None, public_url: str | None) -> Target:
+def _target(
+    target: str | None,
+    host: str | None,
+    endpoint_url: str | None,
+    public_url: str | None,
+    inventory: str | None,
+) -> Target:
     if host is not None:
         if target is not None:
             raise PyhostError("give either --target or --host, not both")
-        raise PyhostError(
-            f"--host {host}: publishing into a provisioned host's web root is not supported yet; "
-            "use --target s3://BUCKET/PREFIX or --target file:///PATH"
-        )
+        if endpoint_url or public_url:
+            raise PyhostError("--endpoint-url and --public-url apply to --target, not --host")
+        from pyhost.static_host import HostTarget  # noqa: PLC0415 - Ansible is only needed for --host
+        from pyhost.workspace import Workspace  # noqa: PLC0415
+
+        return HostTarget(Workspace.open(inventory), host)
     if target is None:
-        raise PyhostError("missing --target: give s3://BUCKET/PREFIX or file:///PATH")
+        raise PyhostError("missing --target or --host: give s3://BUCKET/PREFIX, file:///PATH or a host NAME")
     return parse_target(target, endpoint_url, public_url)
 
 
@@ -41,13 +53,16 @@ def static() -> None:
 
     The index is plain files (PEP 503 and PEP 691 pages with sha256 hashes, requires-python and PEP 658
     metadata) in an S3 bucket or a directory; no server process is needed. AWS credentials come from the
-    usual environment variables and config files.
+    usual environment variables and config files. With --host, the files go straight into the packages
+    directory of an index server pyhost provisioned, over the inventory's connection (SSH), and are served
+    at https://DOMAIN/simple/ like uploads.
 
     \b
     Examples:
       pyhost static publish dist/* --target s3://acme-packages/pypi
       pyhost static publish dist/* --target s3://pkgs/pypi --endpoint-url http://127.0.0.1:9000
       pyhost static publish dist/* --target file:///srv/www/pypi --public-url https://pypi.acme.test
+      pyhost static publish dist/* --host theviji
       pyhost static list --target s3://acme-packages/pypi
     """
 
@@ -58,12 +73,15 @@ def static() -> None:
 @click.option("--host", metavar="NAME", help=HOST_HELP)
 @click.option("--endpoint-url", metavar="URL", help=ENDPOINT_HELP)
 @click.option("--public-url", metavar="URL", help=PUBLIC_URL_HELP)
+@click.option("-i", "--inventory", metavar="DIR", help=INVENTORY_HELP)
 def publish(
+    *,
     dist_files: tuple[Path, ...],
     target: str | None,
     host: str | None,
     endpoint_url: str | None,
     public_url: str | None,
+    inventory: str | None,
 ) -> None:
     """Upload DIST_FILES and update the index pages of their projects.
 
@@ -79,7 +97,7 @@ def publish(
       pyhost static publish dist/* --target s3://acme-packages/pypi
       pip install --extra-index-url https://acme-packages.s3.eu-west-1.amazonaws.com/pypi/simple/ acme-lib
     """
-    destination = _target(target, host, endpoint_url, public_url)
+    destination = _target(target, host, endpoint_url, public_url, inventory)
     dists = load_distributions(dist_files)
     report = destination.publish(dists)
     for name in report.uploaded:
@@ -90,21 +108,25 @@ def publish(
         click.echo(f"warning: left {name} out of the pages: {reason}", err=True)
     click.echo(f"pages updated for: {', '.join(report.projects)}")
     click.echo(f"index URL: {report.index_url}")
-    click.echo(f"  pip install --extra-index-url {report.index_url} {' '.join(report.projects)}")
+    for line in destination.pip_hint(report.projects):
+        click.echo(line)
 
 
 @static.command(name="list")
 @click.option("--target", metavar="URL", help=TARGET_HELP)
 @click.option("--host", metavar="NAME", help=HOST_HELP)
 @click.option("--endpoint-url", metavar="URL", help=ENDPOINT_HELP)
-def list_command(target: str | None, host: str | None, endpoint_url: str | None) -> None:
+@click.option("-i", "--inventory", metavar="DIR", help=INVENTORY_HELP)
+def list_command(
+    *, target: str | None, host: str | None, endpoint_url: str | None, inventory: str | None
+) -> None:
     """List the projects and files a static index holds, oldest version first.
 
     \b
     Example:
       pyhost static list --target s3://acme-packages/pypi
     """
-    destination = _target(target, host, endpoint_url, None)
+    destination = _target(target, host, endpoint_url, None, inventory)
     listing = destination.list_files()
     if not listing:
         click.echo(f"no packages in {destination.describe()}")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pyhost.clientconfig import PLACEHOLDER
+from pyhost.clientconfig import PLACEHOLDER, TOKEN_PLACEHOLDER
 from pyhost.errors import PyhostError
 
 TOOLS = ("poetry>=2,<3", "twine>=5", "uv>=0.4", "build>=1")
@@ -40,8 +40,13 @@ class Index:
 
     url: str  # https://DOMAIN[:PORT]/
     user: str
-    password: str
+    password: str  # publishing (twine, poetry publish)
     ca_file: Path
+    token: str | None = None  # installing (pip, uv, a Poetry source); the password when there is none
+
+    @property
+    def read_secret(self) -> str:
+        return self.token if self.token is not None else self.password
 
     @property
     def simple(self) -> str:
@@ -184,7 +189,7 @@ class Tutorial:
 
     def _authed_simple(self) -> str:
         parts = urlsplit(self.index.simple)
-        return f"{parts.scheme}://{self.index.user}:{self.index.password}@{parts.netloc}{parts.path}"
+        return f"{parts.scheme}://{self.index.user}:{self.index.read_secret}@{parts.netloc}{parts.path}"
 
     def pip_install_from_index(self, venv_name: str, project: str) -> str:
         """pip install PROJECT into a fresh venv with --index-url; returns the installed version."""
@@ -211,6 +216,7 @@ class Tutorial:
         self.step("option 1.2: the same install through the pip.conf from `pyhost client-config`")
         venv = self.fresh_venv("venv-pipconf")
         conf = self.client_config("pip").replace(PLACEHOLDER, self.index.password)
+        conf = conf.replace(TOKEN_PLACEHOLDER, self.index.read_secret)
         pip_conf = venv / "pip.conf"
         pip_conf.write_text(conf)
         self.run(
@@ -248,7 +254,8 @@ class Tutorial:
             build-backend = "poetry.core.masonry.api"
             """)
         )
-        self.run(["poetry", "config", "http-basic.dev", self.index.user, self.index.password], cwd=consumer)
+        credentials = [self.index.user, self.index.read_secret]
+        self.run(["poetry", "config", "http-basic.dev", *credentials], cwd=consumer)
         self.run(["poetry", "config", "certificates.dev.cert", str(self.bundle)], cwd=consumer)
         self.run(["poetry", "add", "hello-poetry"], cwd=consumer)
         deps = tomllib.loads((consumer / "pyproject.toml").read_text())

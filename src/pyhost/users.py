@@ -41,6 +41,8 @@ TOKEN_BYTES = 32
 TOKEN_SALT_BYTES = 16
 TOKEN_SCHEME = "{SSHA}"  # noqa: S105 - the name of a hash scheme, not a secret
 SHA1_BYTES = 20
+# How `pyhost add-user` and `pyhost token` print a new token (scripts read it back from this line).
+TOKEN_ANNOUNCEMENT = "read token for pip/uv/poetry installs: "  # noqa: S105 - a label, not a secret
 # The role checks the same form (roles/pypiserver/vars/main.yml): a digest and a salt of 4 bytes or more.
 TOKEN_HASH_RE = re.compile(r"^\{SSHA\}[A-Za-z0-9+/]{32,}={0,2}$")
 
@@ -118,6 +120,14 @@ def verify_token(token: str, hashed: str) -> bool:
     except (binascii.Error, ValueError):
         return False
     return hmac.compare_digest(hash_token(token, raw[SHA1_BYTES:]), hashed)
+
+
+def token_from_output(output: str) -> str | None:
+    """The token that `pyhost add-user` or `pyhost token` printed, from its standard output."""
+    for line in output.splitlines():
+        if line.startswith(TOKEN_ANNOUNCEMENT):
+            return line[len(TOKEN_ANNOUNCEMENT) :].strip() or None
+    return None
 
 
 def with_new_token(user: User) -> tuple[User, str]:

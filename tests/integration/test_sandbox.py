@@ -17,14 +17,17 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager as ContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
 
+from pyhost import users
 from pyhost.testbed import Testbed
 from pyhost.tutorial import Index, Tutorial
+from tests.integration import conftest_static as helpers
+from tests.integration.test_static_route import build_releases
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +58,7 @@ def pyhost(
 class Sandbox:
     workspace: Path
     status: dict
+    tokens: dict[str, str] = field(default_factory=dict)  # read tokens, as add-user printed them
 
 
 @pytest.fixture(scope="module")
@@ -98,42 +102,53 @@ def test_sandbox_status_names_a_reachable_https_endpoint(sandbox: Sandbox) -> No
 
 
 def test_add_users_and_read_access(sandbox: Sandbox) -> None:
-    pyhost(
-        sandbox.workspace,
-        "add-user",
-        PUBLISHER,
-        "--role",
-        "publisher",
-        "--password-stdin",
-        "--host",
-        "sandbox",
-        input_text=PUBLISHER_PASSWORD + "\n",
-    )
-    pyhost(
-        sandbox.workspace,
-        "add-user",
-        READER,
-        "--role",
-        "reader",
-        "--password-stdin",
-        "--host",
-        "sandbox",
-        input_text=READER_PASSWORD + "\n",
-    )
+    accounts = ((PUBLISHER, "publisher", PUBLISHER_PASSWORD), (READER, "reader", READER_PASSWORD))
+    for name, role, password in accounts:
+        added = pyhost(
+            sandbox.workspace,
+            "add-user",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+            "--host",
+            "sandbox",
+            input_text=password + "\n",
+        ).stdout
+        token = users.token_from_output(added)
+        assert token, f"add-user printed no read token: {added}"
+        sandbox.tokens[name] = token
     listed = pyhost(sandbox.workspace, "list-users").stdout
     assert PUBLISHER in listed and READER in listed and "$2" not in listed
+    stored = (sandbox.workspace / "group_vars/index_servers/users.yml").read_text()
+    assert "{SSHA}" in stored and not any(token in stored for token in sandbox.tokens.values())
 
     simple = sandbox.status["url"].rstrip("/") + "/simple/"
     ca = sandbox.status["ca_file"]
     assert _get(simple, ca) == 401
     assert _get(simple, ca, READER, READER_PASSWORD) == 200
     assert _get(simple, ca, PUBLISHER, PUBLISHER_PASSWORD) == 200
+    assert _get(simple, ca, READER, sandbox.tokens[READER]) == 200
+    assert _get(simple, ca, PUBLISHER, sandbox.tokens[PUBLISHER]) == 200
     assert _get(simple, ca, READER, "wrong password") == 401
+    assert _get(simple, ca, READER, sandbox.tokens[PUBLISHER]) == 401  # a token is its own user's only
+
+
+def test_a_new_token_replaces_the_old_one(sandbox: Sandbox) -> None:
+    simple = sandbox.status["url"].rstrip("/") + "/simple/"
+    ca = sandbox.status["ca_file"]
+    old = sandbox.tokens[READER]
+    new = users.token_from_output(pyhost(sandbox.workspace, "token", READER, "--host", "sandbox").stdout)
+    assert new and new != old
+    assert _get(simple, ca, READER, new) == 200
+    assert _get(simple, ca, READER, old) == 401
+    assert _get(simple, ca, READER, READER_PASSWORD) == 200  # the password is unchanged
+    sandbox.tokens[READER] = new
 
 
 def test_verbose_converge_never_shows_a_password_or_its_hash(sandbox: Sandbox) -> None:
     sentinel = "Sentinel-Passw0rd-7f3a9c"
-    pyhost(
+    added = pyhost(
         sandbox.workspace,
         "add-user",
         "sentinel",
@@ -143,9 +158,12 @@ def test_verbose_converge_never_shows_a_password_or_its_hash(sandbox: Sandbox) -
         "--host",
         "sandbox",
         input_text=sentinel + "\n",
-    )
-    users = yaml.safe_load((sandbox.workspace / "group_vars/index_servers/users.yml").read_text())
-    (stored,) = [u["hash"] for u in users["pyhost_users"] if u["name"] == "sentinel"]
+    ).stdout
+    token = users.token_from_output(added)
+    assert token
+    entries = yaml.safe_load((sandbox.workspace / "group_vars/index_servers/users.yml").read_text())
+    (entry,) = [u for u in entries["pyhost_users"] if u["name"] == "sentinel"]
+    stored, token_hash = entry["hash"], entry["token_hash"]
     proc = pyhost(sandbox.workspace, "provision", "--host", "sandbox", "-vvvv", check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-3000:]
@@ -153,6 +171,8 @@ def test_verbose_converge_never_shows_a_password_or_its_hash(sandbox: Sandbox) -
     assert sentinel not in output
     assert stored not in output
     assert stored.split("$")[-1] not in output  # not even the salt and digest part of the hash
+    assert token not in output
+    assert token_hash.removeprefix("{SSHA}") not in output
     recap = re.findall(r"changed=(\d+)", output)
     assert recap and set(recap) == {"0"}, f"a re-provision changed something: {recap}"
     pyhost(sandbox.workspace, "remove-user", "sentinel")
@@ -171,6 +191,7 @@ def test_the_seed_tutorial(sandbox: Sandbox, tmp_path: Path) -> None:
         user=PUBLISHER,
         password=PUBLISHER_PASSWORD,
         ca_file=Path(sandbox.status["ca_file"]),
+        token=sandbox.tokens[PUBLISHER],
     )
 
     def client_config(tool: str) -> str:
@@ -185,3 +206,53 @@ def test_the_seed_tutorial(sandbox: Sandbox, tmp_path: Path) -> None:
     assert outcome.installed["twine upload"] == "1.0.0"
     assert outcome.consumer_constraint == "^0.2.0"
     assert outcome.hello_output == "Hello Poetry"
+
+
+def _pip_install_with_token(sandbox: Sandbox, venv: Path, *requirements: str) -> dict[str, str]:
+    """Install wheels into a fresh venv from the sandbox's index only, as the reader with a read token."""
+    url = f"https://{READER}:{sandbox.tokens[READER]}@{sandbox.status['domain']}/simple/"
+    env = helpers.clean_env(PIP_CERT=sandbox.status["ca_file"])
+    for key in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # requests prefers these to pip's --cert
+        env.pop(key, None)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin/python")]
+    done = subprocess.run(
+        [*pip, "install", "--no-cache-dir", "--only-binary", ":all:", "--index-url", url, *requirements],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    listed = subprocess.run(
+        [*pip, "list", "--format", "json"], env=env, capture_output=True, text=True, check=True
+    )
+    return {entry["name"]: entry["version"] for entry in json.loads(listed.stdout)}
+
+
+def test_static_publish_into_the_host(sandbox: Sandbox, tmp_path: Path) -> None:
+    (tmp_path / "dist").mkdir()
+    releases = build_releases(tmp_path / "dist")
+    for paths in releases.values():  # two versions of two packages, one call each
+        out = pyhost(sandbox.workspace, "static", "publish", *map(str, paths), "--host", "sandbox").stdout
+        assert f"index URL: https://{sandbox.status['domain']}/simple/" in out, out
+    installed = _pip_install_with_token(sandbox, tmp_path / "venv", "pkg-a", "pkg-b")
+    assert installed["pkg-a"] == "2.0" and installed["pkg-b"] == "2.0"
+
+    # The same files again change nothing; a taken name with other content is refused, and nothing lands.
+    same = map(str, releases["pkg-a==2.0"])
+    again = pyhost(sandbox.workspace, "static", "publish", *same, "--host", "sandbox")
+    assert "uploaded" not in again.stdout and "unchanged" in again.stdout
+    clash_dir = tmp_path / "clash"
+    clash_dir.mkdir()
+    clash = helpers.build_wheel(clash_dir, "pkg-a", "1.0", requires_python=">=3.12")
+    fresh = helpers.build_wheel(clash_dir, "pkg-c", "1.0")
+    refused = pyhost(
+        sandbox.workspace, "static", "publish", str(fresh), str(clash), "--host", "sandbox", check=False
+    )
+    assert refused.returncode == 1
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("pyhost: error:")]
+    assert len(errors) == 1 and "different content" in errors[0], refused.stderr
+    listing = pyhost(sandbox.workspace, "static", "list", "--host", "sandbox").stdout
+    assert "pkg_a-2.0-py3-none-any.whl" in listing and "pkg_c" not in listing

@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 from rich.console import Console
 
@@ -133,3 +134,15 @@ def test_runner_environment(workspace: Path) -> None:
     assert env["ANSIBLE_ROLES_PATH"] == str(content.roles_dir())
     assert env["ANSIBLE_CONFIG"] == str((workspace / "ansible.cfg").resolve())
     assert "StrictHostKeyChecking=accept-new" in env["ANSIBLE_SSH_COMMON_ARGS"]
+    assert env["ANSIBLE_PIPELINING"] == "True"
+
+
+def test_pipelining_is_left_to_a_workspace_that_sets_it(workspace: Path) -> None:
+    ws = Workspace.open(workspace)
+    (workspace / "ansible.cfg").write_text("[connection]\npipelining = False\n")
+    assert "ANSIBLE_PIPELINING" not in runner.envvars(ws)
+
+
+def test_pipelining_is_left_to_the_environment(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANSIBLE_PIPELINING", "False")
+    assert "ANSIBLE_PIPELINING" not in runner.envvars(Workspace.open(workspace))

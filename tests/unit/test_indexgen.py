@@ -456,3 +456,68 @@ def test_the_pypiserver_role_ships_this_very_file() -> None:
     shipped = Path(__file__).resolve().parents[2] / "roles/pypiserver/files/app/pyhost_indexgen.py"
     assert shipped.read_bytes() == INDEXGEN.read_bytes()
     assert shipped.is_symlink() and shipped.resolve() == INDEXGEN.resolve()
+
+
+def _incoming(packages: Path) -> Path:
+    staged = packages / ".incoming"
+    staged.mkdir(parents=True)
+    return staged
+
+
+def test_add_files_places_new_files_keeps_others_and_lists_them(tmp_path: Path) -> None:
+    packages, simple, metadata = tmp_path / "packages", tmp_path / "simple", tmp_path / "metadata"
+    packages.mkdir()
+    helpers.build_wheel(packages, "other", "1.0")
+    indexgen.generate(packages, simple, metadata_dir=metadata)
+    staged = _incoming(packages)
+    new = helpers.build_wheel(staged, "pkg-a", "2.0", requires_python=">=3.9")
+    added = indexgen.add_files(packages, simple, [new], metadata_dir=metadata)
+    assert added.added == [new.name] and added.unchanged == [] and added.projects == ["pkg-a"]
+    assert (packages / new.name).read_bytes() == new.read_bytes()
+    assert (metadata / (new.name + ".metadata")).is_file()
+    assert set(Anchors((simple / "index.html").read_bytes()).links) == {"other", "pkg-a"}
+    link = Anchors((simple / "pkg-a" / "index.html").read_bytes()).links[new.name]
+    assert link["data-requires-python"] == ">=3.9"
+    # The same file again: nothing to do, and no error.
+    again = indexgen.add_files(packages, simple, [new], metadata_dir=metadata)
+    assert again.added == [] and again.unchanged == [new.name]
+
+
+def test_add_files_refuses_other_content_under_a_taken_name_and_places_nothing(tmp_path: Path) -> None:
+    packages, simple = tmp_path / "packages", tmp_path / "simple"
+    packages.mkdir()
+    published = helpers.build_wheel(packages, "pkg-a", "1.0")
+    before = published.read_bytes()
+    staged = _incoming(packages)
+    fresh = helpers.build_wheel(staged, "pkg-b", "1.0")
+    clash = helpers.build_wheel(staged, "pkg-a", "1.0", requires_python=">=3.12")  # same name, other bytes
+    with pytest.raises(indexgen.Conflict):
+        indexgen.add_files(packages, simple, [fresh, clash])
+    assert published.read_bytes() == before
+    assert not (packages / fresh.name).exists(), "a file was placed although the publish was refused"
+
+
+def test_add_files_rejects_a_file_that_is_not_a_distribution(tmp_path: Path) -> None:
+    packages, simple = tmp_path / "packages", tmp_path / "simple"
+    packages.mkdir()
+    bogus = _incoming(packages) / "pkg-1.0-py3-none-any.whl"
+    bogus.write_bytes(b"not a zip")
+    with pytest.raises(indexgen.InvalidDistribution):
+        indexgen.add_files(packages, simple, [bogus])
+    assert not (packages / bogus.name).exists()
+
+
+def test_add_command_prints_json_and_exits_3_on_a_conflict(tmp_path: Path) -> None:
+    packages, simple = tmp_path / "packages", tmp_path / "simple"
+    packages.mkdir()
+    staged = _incoming(packages)
+    wheel = helpers.build_wheel(staged, "pkg-a", "1.0")
+    command = [sys.executable, "-I", str(INDEXGEN), "--packages-dir", str(packages), "--output", str(simple)]
+    done = subprocess.run([*command, "--add", str(wheel)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["added"] == [wheel.name]
+    wheel.unlink()
+    other = helpers.build_wheel(staged, "pkg-a", "1.0", requires_python=">=3.12")
+    refused = subprocess.run([*command, "--add", str(other)], capture_output=True, text=True, check=False)
+    assert refused.returncode == 3
+    assert refused.stderr.count("\n") == 1 and "different content" in refused.stderr

@@ -484,8 +484,9 @@ def test_cli_publish_and_list_print_what_happened(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["publish", "x.whl"], "missing --target"),
-        (["publish", "x.whl", "--host", "theviji"], "--host theviji: publishing into a provisioned host"),
+        (["publish", "x.whl"], "missing --target or --host"),
+        (["publish", "x.whl", "--host", "nosuchhost", "-i", "/nonexistent/ws"], "/nonexistent/ws"),
+        (["publish", "x.whl", "--host", "theviji", "--public-url", "http://x"], "apply to --target"),
         (["publish", "x.whl", "--host", "theviji", "--target", "file:///tmp"], "either --target or --host"),
         (["list", "--target", "file:///nonexistent/pyhost-index"], "is not a directory"),
         (["publish", "/nonexistent/x.whl", "--target", "file:///tmp/pyhost-never"], "no such file"),
@@ -496,3 +497,9 @@ def test_cli_errors_are_pyhost_errors(args: list[str], message: str) -> None:
     assert isinstance(result.exception, PyhostError), result.output
     assert message in str(result.exception)
     assert not Path("/tmp/pyhost-never").exists()
+
+
+def test_host_must_be_an_index_server_of_the_workspace(workspace: Path) -> None:
+    result = CliRunner().invoke(static_group, ["publish", "x.whl", "--host", "nosuch", "-i", str(workspace)])
+    assert isinstance(result.exception, PyhostError)
+    assert "unknown host 'nosuch'" in str(result.exception) and "theviji" in str(result.exception)

@@ -162,3 +162,9 @@ def test_users_file_refuses_a_token_hash_that_is_not_ssha(tmp_path: Path, token_
     )
     with pytest.raises(PyhostError, match=r"not an \{SSHA\} hash: make a new token with `pyhost token bob`"):
         users.UsersFile(path).load()
+
+
+def test_token_from_output_reads_the_announced_token() -> None:
+    output = f"Added reader bob in users.yml\n{users.TOKEN_ANNOUNCEMENT}abc-DEF_123\nApplied to sandbox.\n"
+    assert users.token_from_output(output) == "abc-DEF_123"
+    assert users.token_from_output("Added reader bob\n") is None

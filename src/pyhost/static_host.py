@@ -1,0 +1,106 @@
+"""`pyhost static publish --host NAME`: the static route into an index server that pyhost provisioned.
+
+The server's index is already static (nginx serves the pages and files that pypiserver keeps in step), so
+publishing there means: copy the files over the inventory's connection into the packages directory and
+regenerate their projects' pages with the server's own page generator (playbooks/static-publish.yml). The
+generator never replaces a file and refuses a name taken by other content, placing nothing then. pip then
+installs from https://DOMAIN/simple/ with a user's read token, as it does after an upload.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+
+from pyhost import content, runner
+from pyhost.errors import PyhostError
+from pyhost.static import LocalDist, PublishReport, Target
+from pyhost.workspace import Workspace
+
+# Task names of playbooks/static-publish.yml (roles/pypiserver/tasks/publish.yml) and static-list.yml.
+PUBLISH_TASK = "Link the files into the index and regenerate their pages"
+LIST_TASK = "List the files in the packages directory"
+CONFLICT_MARK = "different content"
+
+
+class HostTarget(Target):
+    """The packages directory and static pages of a provisioned index server, reached through Ansible."""
+
+    def __init__(self, workspace: Workspace, host: str, console: Console | None = None) -> None:
+        super().__init__(None)
+        workspace.require_host(host)
+        if host not in workspace.index_servers():
+            raise PyhostError(f"host {host} is not in the index_servers group of {workspace.path}")
+        self.workspace = workspace
+        self.host = host
+        self.domain = workspace.domain(host)
+        self.console = console or Console(stderr=True)
+
+    def describe(self) -> str:
+        return f"host {self.host} (https://{self.domain}/)"
+
+    def default_base_url(self) -> str:
+        return f"https://{self.domain}"
+
+    def pip_hint(self, projects: Sequence[str]) -> list[str]:
+        # The index needs credentials for reads: a user's name and read token (pyhost add-user, pyhost token).
+        url = f"https://USER:READ-TOKEN@{self.domain}/simple/"
+        return [
+            f"  pip install --index-url {url} {' '.join(projects)}",
+            f"  (pip's settings for a user: pyhost client-config --host {self.host} --user USER --tool pip)",
+        ]
+
+    def _run(self, playbook: str, title: str, extravars: dict[str, Any] | None = None) -> runner.RunResult:
+        runner.check_reachable(self.workspace, self.host, console=self.console)
+        result = runner.run_playbook(
+            self.workspace,
+            content.playbook(playbook),
+            limit=self.host,
+            extravars=extravars,
+            console=self.console,
+            title=title,
+        )
+        runner.raise_unreachable(self.workspace, result)
+        if not result.ok:
+            reason = result.failures[0].message if result.failures else f"exit code {result.rc}"
+            raise PyhostError(self._explain(reason))
+        return result
+
+    def _explain(self, reason: str) -> str:
+        # The generator's own one-line errors, without Ansible's wrapping.
+        marker = "indexgen: error: "
+        if marker in reason:
+            reason = reason.split(marker, 1)[1]
+            if CONFLICT_MARK in reason:
+                reason += "; bump the version (or a build tag) and publish again"
+        return f"publishing to {self.describe()} failed: {reason}"
+
+    def publish(self, dists: Sequence[LocalDist]) -> PublishReport:
+        files = [str(dist.path.resolve()) for dist in dists]
+        result = self._run(
+            "static-publish.yml",
+            f"Publishing {len(files)} file(s) to {self.host}",
+            {"pypiserver_publish_files": files},
+        )
+        res = result.results.get((self.host, PUBLISH_TASK))
+        if res is None:
+            raise PyhostError(f"publishing to {self.describe()} reported nothing: run it again with -v")
+        try:
+            done = json.loads(res.get("stdout") or "")
+        except ValueError as exc:
+            raise PyhostError(f"publishing to {self.describe()}: unreadable report from the server") from exc
+        return PublishReport(
+            self.index_url(),
+            uploaded=list(done.get("added", [])),
+            unchanged=list(done.get("unchanged", [])),
+            projects=sorted({dist.info.project for dist in dists}),
+            skipped=dict(done.get("skipped", {})),
+        )
+
+    def filenames(self) -> list[str]:
+        result = self._run("static-list.yml", f"Listing the packages of {self.host}")
+        res = result.results.get((self.host, LIST_TASK)) or {}
+        return [line for line in str(res.get("stdout") or "").splitlines() if line]
