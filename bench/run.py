@@ -42,7 +42,7 @@ from typing import Any
 
 from rich.console import Console
 
-from pyhost import images, sandbox
+from pyhost import images, sandbox, users
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -243,11 +243,11 @@ class Bench:
                 sandbox.HOST_NAME,
                 stdin=password + "\n",
             )
-            token = re.search(r"read token for pip/uv/poetry installs: (\S+)", out)
+            token = users.token_from_output(out)
             if token is None:
                 raise SystemExit(f"bench: add-user printed no read token:\n{out}")
             self.credentials[f"{name}:password"] = password
-            self.credentials[f"{name}:token"] = token.group(1)
+            self.credentials[f"{name}:token"] = token
 
     def setup_host(self) -> None:
         self.say("installing wrk, twine and the seed's pypiserver in the sandbox host")
@@ -439,6 +439,24 @@ class Bench:
         ]
 
     # --- the run ------------------------------------------------------------------------------------------
+
+    def provisioning_only(self) -> None:
+        """--provisioning: the first provision and three no-op ones, to bench/provisioning.json."""
+        self.run.machine = {"cpus": os.cpu_count(), "load_before": os.getloadavg()}
+        self.sandbox_up()
+        try:
+            self.provision("first")
+            self.run.provision["python_build"] = self.python_build_seconds()
+            for attempt in (1, 2, 3):
+                self.provision(f"no-op {attempt}")
+        finally:
+            path = BENCH / "provisioning.json"
+            path.write_text(json.dumps(self.run.__dict__, indent=2) + "\n")
+            self.say(f"wrote {path}")
+            if not self.args.keep:
+                self.pyhost("sandbox", "down")
+        for label, found in self.run.provision.items():
+            print(f"- {label}: {found}")
 
     def main(self) -> None:
         self.run.machine = {
@@ -634,6 +652,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host-image", help="start the sandbox host from this image (for trying the bench)")
     parser.add_argument("--keep", action="store_true", help="leave the sandbox running")
     parser.add_argument("--render", metavar="RESULTS_JSON", help="only print the tables of a results file")
+    parser.add_argument(
+        "--provisioning",
+        action="store_true",
+        help="only time provisioning: the first run and three no-op runs (bench/provisioning.json)",
+    )
     return parser.parse_args(argv)
 
 
@@ -641,5 +664,7 @@ if __name__ == "__main__":
     arguments = parse_args()
     if arguments.render:
         print(render_tables(json.loads(Path(arguments.render).read_text())))
+    elif arguments.provisioning:
+        Bench(arguments).provisioning_only()
     else:
         Bench(arguments).main()

@@ -25,6 +25,7 @@ import dataclasses
 import email.parser
 import email.policy
 import fcntl
+import gzip
 import hashlib
 import html
 import json
@@ -371,6 +372,24 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
         raise
 
 
+def _gzip_path(page: Path) -> Path:
+    return page.with_name(page.name + ".gz")
+
+
+def write_page(path: Path, data: bytes, gzip_pages: bool = False) -> None:
+    """Write a page, and its gzip copy when asked (removing a copy otherwise, so that none is stale).
+
+    The copy is written first: a reader sees a new copy with an old page for a moment, never the reverse, and
+    both only list files that exist (pages are written before files are removed, after files are added).
+    """
+    copy = _gzip_path(path)
+    if gzip_pages:
+        write_atomic(copy, gzip.compress(data, compresslevel=6, mtime=0))
+    else:
+        copy.unlink(missing_ok=True)
+    write_atomic(path, data)
+
+
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold an exclusive flock on `path` (created if needed) for the duration of the block."""
@@ -469,6 +488,7 @@ def generate(
     metadata_dir: Path | None = None,
     exclude: Collection[str] = (),
     refresh: Collection[str] = (),
+    gzip_pages: bool = False,
 ) -> Result:
     """Regenerate pages from what `packages_dir` holds: the named projects (all when None) and the root.
 
@@ -476,7 +496,9 @@ def generate(
     lists the directory after taking the lock, so the last one to finish sees every file. Files named in
     `exclude` are left out as if they were gone; files named in `refresh` are read again even when the
     previous page describes them (a file replaced under the same name). PEP 658 metadata files go to
-    `metadata_dir` (default: next to each file); those of files a page no longer lists are removed.
+    `metadata_dir` (default: next to each file); those of files a page no longer lists are removed. With
+    `gzip_pages`, each page also gets a gzip copy next to it (PAGE.gz, for nginx's gzip_static); without, such
+    copies are removed, so that none is ever stale.
     """
     with locked(output_dir / LOCK_FILE):
         return _generate(
@@ -487,6 +509,7 @@ def generate(
             metadata_dir=metadata_dir,
             exclude=exclude,
             refresh=refresh,
+            gzip_pages=gzip_pages,
         )
 
 
@@ -499,6 +522,7 @@ def _generate(
     metadata_dir: Path | None,
     exclude: Collection[str],
     refresh: Collection[str],
+    gzip_pages: bool,
 ) -> Result:
     """`generate`, with the lock already held."""
     result = Result()
@@ -515,12 +539,14 @@ def _generate(
             known.pop(name, None)
         files = describe_files(found.get(project, []), known, result.skipped, metadata_dir)
         if files:
-            write_atomic(page_dir / HTML_PAGE, render_project_html(project, files, files_url_prefix))
-            write_atomic(json_path, render_project_json(project, files, files_url_prefix))
+            html_page = render_project_html(project, files, files_url_prefix)
+            write_page(page_dir / HTML_PAGE, html_page, gzip_pages)
+            write_page(json_path, render_project_json(project, files, files_url_prefix), gzip_pages)
             result.projects.append(project)
         else:
             for stale in (page_dir / HTML_PAGE, json_path):
                 stale.unlink(missing_ok=True)
+                _gzip_path(stale).unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 page_dir.rmdir()
         listed = {dist.filename for dist in files}
@@ -528,8 +554,8 @@ def _generate(
             metadata_path_of(packages_dir / gone, metadata_dir).unlink(missing_ok=True)
     # Only projects whose page exists: a project never requested has files but no page yet.
     listed_projects = sorted(set(found) & _pages_in(output_dir))
-    write_atomic(output_dir / HTML_PAGE, render_root_html(listed_projects))
-    write_atomic(output_dir / JSON_PAGE, render_root_json(listed_projects))
+    write_page(output_dir / HTML_PAGE, render_root_html(listed_projects), gzip_pages)
+    write_page(output_dir / JSON_PAGE, render_root_json(listed_projects), gzip_pages)
     return result
 
 
@@ -554,6 +580,7 @@ def add_files(
     files_url_prefix: str = DEFAULT_FILES_URL_PREFIX,
     *,
     metadata_dir: Path | None = None,
+    gzip_pages: bool = False,
 ) -> Added:
     """Put distribution FILES into `packages_dir` under their names, then regenerate their projects' pages.
 
@@ -600,6 +627,7 @@ def add_files(
                 metadata_dir=metadata_dir,
                 exclude=(),
                 refresh=(),
+                gzip_pages=gzip_pages,
             )
             outcome.projects, outcome.skipped = result.projects, result.skipped
     return outcome
@@ -637,6 +665,11 @@ def main(argv: list[str] | None = None) -> int:
         help="URL of the packages directory relative to a project page (default %(default)s)",
     )
     parser.add_argument(
+        "--gzip",
+        action="store_true",
+        help="also write a gzip copy of each page (PAGE.gz, for nginx's gzip_static)",
+    )
+    parser.add_argument(
         "--add",
         nargs="+",
         type=Path,
@@ -656,6 +689,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.add,
                 args.files_url_prefix,
                 metadata_dir=args.metadata_dir,
+                gzip_pages=args.gzip,
             )
         except Conflict as exc:
             print(
@@ -675,6 +709,7 @@ def main(argv: list[str] | None = None) -> int:
         args.projects,
         args.files_url_prefix,
         metadata_dir=args.metadata_dir,
+        gzip_pages=args.gzip,
     )
     for name, reason in sorted(result.skipped.items()):
         print(f"indexgen: skipped {name}: {reason}", file=sys.stderr)

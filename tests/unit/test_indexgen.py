@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import gzip
 import hashlib
 import html.parser
 import json
@@ -521,3 +522,19 @@ def test_add_command_prints_json_and_exits_3_on_a_conflict(tmp_path: Path) -> No
     refused = subprocess.run([*command, "--add", str(other)], capture_output=True, text=True, check=False)
     assert refused.returncode == 3
     assert refused.stderr.count("\n") == 1 and "different content" in refused.stderr
+
+
+def test_gzip_copies_follow_their_pages_and_never_go_stale(tmp_path: Path) -> None:
+    packages, simple = tmp_path / "packages", tmp_path / "simple"
+    packages.mkdir()
+    wheel = helpers.build_wheel(packages, "pkg-a", "1.0")
+    indexgen.generate(packages, simple, gzip_pages=True)
+    for page in (simple / "index.html", simple / "pkg-a" / "index.html", simple / "pkg-a" / "index.v1+json"):
+        assert gzip.decompress(page.with_name(page.name + ".gz").read_bytes()) == page.read_bytes()
+    indexgen.generate(packages, simple)  # copies off: none is left to go stale
+    assert not list(simple.rglob("*.gz"))
+    indexgen.generate(packages, simple, gzip_pages=True)
+    wheel.unlink()
+    indexgen.generate(packages, simple, gzip_pages=True)
+    assert not (simple / "pkg-a").exists()
+    assert b"pkg-a" not in gzip.decompress((simple / "index.html.gz").read_bytes())

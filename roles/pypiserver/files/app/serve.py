@@ -44,7 +44,7 @@ access_log = logging.getLogger("pyhost.access")
 
 USAGE = (
     "serve.py [--threads N] [--max-request-body-size BYTES] [--allow-delete] "
-    "[--pages-dir DIR [--metadata-dir DIR]] -- PYPI_SERVER_RUN_OPTIONS"
+    "[--pages-dir DIR [--metadata-dir DIR] [--gzip-pages]] -- PYPI_SERVER_RUN_OPTIONS"
 )
 INDEXGEN = Path(__file__).with_name("pyhost_indexgen.py")
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
@@ -102,8 +102,16 @@ class StaticPages:
     whose files differ, so a file that arrived any other way is picked up by the next change too.
     """
 
-    def __init__(self, indexgen: ModuleType, packages_dir: Path, pages_dir: Path, metadata_dir: Path | None):
+    def __init__(
+        self,
+        indexgen: ModuleType,
+        packages_dir: Path,
+        pages_dir: Path,
+        metadata_dir: Path | None,
+        gzip_pages: bool = False,
+    ):
         self._indexgen = indexgen
+        self._gzip_pages = gzip_pages
         self._packages_dir = packages_dir
         self._pages_dir = pages_dir
         self._metadata_dir = metadata_dir
@@ -136,6 +144,7 @@ class StaticPages:
                 metadata_dir=self._metadata_dir,
                 exclude=exclude,
                 refresh=touched,
+                gzip_pages=self._gzip_pages,
             )
             for name in sorted(set(result.skipped) & changed):
                 log.warning("not listed in the index pages: %s", result.skipped[name])
@@ -291,6 +300,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, RunConfig]:
     parser.add_argument(
         "--metadata-dir", type=Path, help="write PEP 658 metadata files here (default: next to each file)"
     )
+    parser.add_argument(
+        "--gzip-pages", action="store_true", help="also write a gzip copy of each page (nginx's gzip_static)"
+    )
     if "--" not in argv:
         parser.error("give the options of `pypi-server run` after --")
     split = argv.index("--")
@@ -310,7 +322,11 @@ def main(argv: list[str] | None = None) -> None:
     if config.authenticate and config.password_file:
         config.auther = PasswordFile(config.password_file).check
     root = Path(config.roots[0])
-    pages = StaticPages(load_indexgen(), root, args.pages_dir, args.metadata_dir) if args.pages_dir else None
+    pages = (
+        StaticPages(load_indexgen(), root, args.pages_dir, args.metadata_dir, args.gzip_pages)
+        if args.pages_dir
+        else None
+    )
     config.backend = GuardedBackend(
         config.backend, root, overwrite=config.overwrite, allow_delete=args.allow_delete, pages=pages
     )
