@@ -34,15 +34,29 @@ REGENERATE_PAGES = [
 ]
 
 
-def _pyhost(workspace: Path, *args: str, input_text: str | None = None, capture: bool = False) -> str:
+def _pyhost(
+    workspace: Path,
+    *args: str,
+    input_text: str | None = None,
+    capture: bool = False,
+    capture_stdout: bool = False,
+) -> str:
+    """Run pyhost; `capture` keeps both streams, `capture_stdout` only the output (progress still shows)."""
     cmd = [sys.executable, "-m", "pyhost", *args, "--inventory", str(workspace)]
-    proc = subprocess.run(cmd, input=input_text, text=True, capture_output=capture, check=False)
+    proc = subprocess.run(
+        cmd,
+        input=input_text,
+        text=True,
+        stdout=subprocess.PIPE if capture or capture_stdout else None,
+        stderr=subprocess.PIPE if capture else None,
+        check=False,
+    )
     if proc.returncode != 0:
         detail = (proc.stderr or "").strip().splitlines()[-1:] if capture else []
         raise PyhostError(
             f"`pyhost {' '.join(args)}` failed (exit {proc.returncode}) {' '.join(detail)}".strip()
         )
-    return proc.stdout if capture else ""
+    return proc.stdout if capture or capture_stdout else ""
 
 
 def _banner(text: str) -> None:
@@ -76,7 +90,7 @@ def main() -> int:
                 input_text=password + "\n",
             )
             _banner(f"pyhost token {DEMO_USER} (a new read token, for installs)")
-            made = _pyhost(workspace, "token", DEMO_USER, "--host", "sandbox", capture=True)
+            made = _pyhost(workspace, "token", DEMO_USER, "--host", "sandbox", capture_stdout=True)
         else:
             _banner(f"pyhost add-user {DEMO_USER} --role publisher (a generated password)")
             made = _pyhost(
@@ -89,7 +103,7 @@ def main() -> int:
                 "--host",
                 "sandbox",
                 input_text=password + "\n",
-                capture=True,
+                capture_stdout=True,
             )
         print(made, end="")
         token = users.token_from_output(made)
