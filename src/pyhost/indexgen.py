@@ -633,6 +633,17 @@ def add_files(
     return outcome
 
 
+def _expand(paths: Iterable[Path]) -> list[Path]:
+    """Files as given, and the files directly inside each directory given, in name order."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(entry for entry in path.iterdir() if entry.is_file())
+        else:
+            files.append(path)
+    return files
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="indexgen.py",
@@ -673,9 +684,9 @@ def main(argv: list[str] | None = None) -> int:
         "--add",
         nargs="+",
         type=Path,
-        metavar="FILE",
-        help="first put these distributions into the packages directory (hard links: the same file system), "
-        "never replacing a file; print what was done as JSON",
+        metavar="PATH",
+        help="first put these distributions (files, or every file in a directory) into the packages "
+        "directory (hard links: the same file system), never replacing a file; print what was done as JSON",
     )
     args = parser.parse_args(argv)
     if not args.packages_dir.is_dir():
@@ -686,7 +697,7 @@ def main(argv: list[str] | None = None) -> int:
             added = add_files(
                 args.packages_dir,
                 args.output,
-                args.add,
+                _expand(args.add),
                 args.files_url_prefix,
                 metadata_dir=args.metadata_dir,
                 gzip_pages=args.gzip,

@@ -10,7 +10,10 @@ installs from https://DOMAIN/simple/ with a user's read token, as it does after 
 from __future__ import annotations
 
 import json
+import tarfile
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -79,12 +82,17 @@ class HostTarget(Target):
         return f"publishing to {self.describe()} failed: {reason}"
 
     def publish(self, dists: Sequence[LocalDist]) -> PublishReport:
-        files = [str(dist.path.resolve()) for dist in dists]
-        result = self._run(
-            "static-publish.yml",
-            f"Publishing {len(files)} file(s) to {self.host}",
-            {"pypiserver_publish_files": files},
-        )
+        with tempfile.TemporaryDirectory(prefix="pyhost-publish-") as scratch:
+            # One archive travels and is unpacked on the server, whatever the number of files.
+            archive = Path(scratch) / "dists.tar"
+            with tarfile.open(archive, "w") as tar:
+                for dist in dists:
+                    tar.add(dist.path, arcname=dist.info.filename, recursive=False)
+            result = self._run(
+                "static-publish.yml",
+                f"Publishing {len(dists)} file(s) to {self.host}",
+                {"pypiserver_publish_archive": str(archive)},
+            )
         res = result.results.get((self.host, PUBLISH_TASK))
         if res is None:
             raise PyhostError(f"publishing to {self.describe()} reported nothing: run it again with -v")

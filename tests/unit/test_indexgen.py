@@ -538,3 +538,14 @@ def test_gzip_copies_follow_their_pages_and_never_go_stale(tmp_path: Path) -> No
     indexgen.generate(packages, simple, gzip_pages=True)
     assert not (simple / "pkg-a").exists()
     assert b"pkg-a" not in gzip.decompress((simple / "index.html.gz").read_bytes())
+
+
+def test_add_command_takes_a_directory_of_files(tmp_path: Path) -> None:
+    packages, simple = tmp_path / "packages", tmp_path / "simple"
+    packages.mkdir()
+    staged = _incoming(packages)
+    wheels = [helpers.build_wheel(staged, "pkg-a", "1.0"), helpers.build_sdist(staged, "pkg-b", "2.0")]
+    command = [sys.executable, "-I", str(INDEXGEN), "--packages-dir", str(packages), "--output", str(simple)]
+    done = subprocess.run([*command, "--add", str(staged)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert sorted(json.loads(done.stdout)["added"]) == sorted(w.name for w in wheels)
