@@ -183,14 +183,22 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def pip_install(index_url: str, venv: Path, *requirements: str) -> dict[str, str]:
-    """Install into a fresh venv from `index_url` only; returns {project: installed version}."""
+def pip_install(index_url: str, venv: Path, *requirements: str, ca_file: str | None = None) -> dict[str, str]:
+    """Install into a fresh venv from `index_url` only; returns {project: installed version}.
+
+    `ca_file`: the only CA pip trusts (requests would prefer REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE to it).
+    """
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     pip = [sys.executable, "-m", "pip", "--python", str(python)]
+    env = clean_env()
+    if ca_file is not None:
+        env["PIP_CERT"] = ca_file
+        for key in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            env.pop(key, None)
     result = subprocess.run(
         [*pip, "install", "--no-cache-dir", "--index-url", index_url, *requirements],
-        env=clean_env(),
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,

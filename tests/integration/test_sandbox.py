@@ -208,36 +208,16 @@ def test_the_seed_tutorial(sandbox: Sandbox, tmp_path: Path) -> None:
     assert outcome.hello_output == "Hello Poetry"
 
 
-def _pip_install_with_token(sandbox: Sandbox, venv: Path, *requirements: str) -> dict[str, str]:
-    """Install wheels into a fresh venv from the sandbox's index only, as the reader with a read token."""
-    url = f"https://{READER}:{sandbox.tokens[READER]}@{sandbox.status['domain']}/simple/"
-    env = helpers.clean_env(PIP_CERT=sandbox.status["ca_file"])
-    for key in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # requests prefers these to pip's --cert
-        env.pop(key, None)
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin/python")]
-    done = subprocess.run(
-        [*pip, "install", "--no-cache-dir", "--only-binary", ":all:", "--index-url", url, *requirements],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    listed = subprocess.run(
-        [*pip, "list", "--format", "json"], env=env, capture_output=True, text=True, check=True
-    )
-    return {entry["name"]: entry["version"] for entry in json.loads(listed.stdout)}
-
-
 def test_static_publish_into_the_host(sandbox: Sandbox, tmp_path: Path) -> None:
     (tmp_path / "dist").mkdir()
     releases = build_releases(tmp_path / "dist")
     for paths in releases.values():  # two versions of two packages, one call each
         out = pyhost(sandbox.workspace, "static", "publish", *map(str, paths), "--host", "sandbox").stdout
         assert f"index URL: https://{sandbox.status['domain']}/simple/" in out, out
-    installed = _pip_install_with_token(sandbox, tmp_path / "venv", "pkg-a", "pkg-b")
+    # As the reader, with a read token.
+    url = f"https://{READER}:{sandbox.tokens[READER]}@{sandbox.status['domain']}/simple/"
+    ca_file = sandbox.status["ca_file"]
+    installed = helpers.pip_install(url, tmp_path / "venv", "pkg-a", "pkg-b", ca_file=ca_file)
     assert installed["pkg-a"] == "2.0" and installed["pkg-b"] == "2.0"
 
     # The same files again change nothing; a taken name with other content is refused, and nothing lands.
