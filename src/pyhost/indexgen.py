@@ -593,11 +593,11 @@ def add_files(
     outcome = Added()
     with locked(output_dir / LOCK_FILE):
         pending = []
+        projects = set()
         for path in files:
             dist, _ = inspect_distribution(path)
+            projects.add(dist.project)
             target = packages_dir / dist.filename
-            if path.name != dist.filename:
-                raise InvalidDistribution(f"{path} is named {path.name}, not {dist.filename}")
             if target.exists():
                 if sha256_of(target) != dist.sha256:
                     raise Conflict(dist.filename)
@@ -616,13 +616,10 @@ def add_files(
                     outcome.added.append(dist.filename)
         finally:
             # Also after a conflict: the files that did land are listed.
-            touched = {dist.project for _, dist in pending} | {
-                parse_filename(name)[0] for name in outcome.unchanged
-            }
             result = _generate(
                 packages_dir,
                 output_dir,
-                sorted(touched),
+                sorted(projects),
                 files_url_prefix,
                 metadata_dir=metadata_dir,
                 exclude=(),
