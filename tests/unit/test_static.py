@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from moto import mock_aws
 
 from pyhost import indexgen, static
@@ -503,3 +503,15 @@ def test_host_must_be_an_index_server_of_the_workspace(workspace: Path) -> None:
     result = CliRunner().invoke(static_group, ["publish", "x.whl", "--host", "nosuch", "-i", str(workspace)])
     assert isinstance(result.exception, PyhostError)
     assert "unknown host 'nosuch'" in str(result.exception) and "theviji" in str(result.exception)
+
+
+def test_unreachable_host_is_one_line(
+    tmp_path: Path, invoke: Callable[..., Result], unreachable_workspace: Path
+) -> None:
+    wheel = helpers.build_wheel(tmp_path, "pkg-a", "1.0")
+    args = ("static", "publish", str(wheel), "--host", "theviji", "-i", str(unreachable_workspace))
+    result = invoke(*args)
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("pyhost: error:")]
+    assert len(errors) == 1
+    assert errors[0].startswith("pyhost: error: host theviji (127.0.0.1) is unreachable: ")
