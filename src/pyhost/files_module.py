@@ -179,7 +179,7 @@ class Files:
         rc, out, err = self.module.run_command(command.replace("%s", shlex.quote(temporary)))
         if rc != 0:
             detail = " ".join((err or out).split()) or f"exit code {rc}"
-            self.fail(entry, f"the new content failed validation ({command}): {detail}")
+            self.fail(entry, f"the new content failed to validate ({command}): {detail}")
 
     def ensure_directory(self, entry: dict) -> bool:
         path = entry["path"]

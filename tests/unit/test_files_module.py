@@ -65,7 +65,7 @@ def test_a_failed_validation_keeps_the_old_file_and_no_temporary(
         files_module.main()
     result = json.loads(capsys.readouterr().out)
     assert exited.value.code == 1 and result["failed"] is True
-    assert result["msg"].startswith(f"{target}: the new content failed validation (sh -n %s): ")
+    assert result["msg"].startswith(f"{target}: the new content failed to validate (sh -n %s): ")
     assert target.read_text() == "export A=1\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["profile.sh"]
 
