@@ -13,7 +13,8 @@ Per entry, with the same meaning as in Ansible's file/copy modules:
   renamed over the old file: readers see the old or the new file, never a partial or too open one.
   Without `content`, the file must exist and only its owner, group and mode are set.
 - state `directory`: created with missing parents (each created one gets the entry's owner, group, mode).
-- state `link`: a symlink to `src`; a file in its place is replaced. `src` must exist unless `force`.
+- state `link`: a symlink to `src`; a file in its place is replaced. `src` must exist unless `force`
+  (in check mode it may be missing: an earlier step would have made it).
 - state `absent`: removed, whatever it is.
 Entries are handled in order, so a directory listed first can hold the files listed after it.
 """
@@ -206,10 +207,11 @@ class Files:
         if os.path.isdir(path) and not os.path.islink(path):
             self.fail(entry, "is a directory, not a link")
         target = src if os.path.isabs(src) else os.path.join(os.path.dirname(path), src)
-        if not entry["force"] and not os.path.exists(target):
-            self.fail(entry, f"the link's target {src} does not exist")
+        # In check mode the target may be one that an earlier step would have made.
         if self.module.check_mode:
             return True
+        if not entry["force"] and not os.path.exists(target):
+            self.fail(entry, f"the link's target {src} does not exist")
         temporary = os.path.join(
             os.path.dirname(path), f".pyhost-link-{os.getpid()}-{os.path.basename(path)}"
         )

@@ -115,6 +115,7 @@ def test_check_mode_reports_and_changes_nothing(tmp_path: Path, capsys: pytest.C
         a_file(existing, "3.13.5\n"),
         {"path": str(tmp_path / "new-dir"), "state": "directory", "mode": "0755"},
         {"path": str(tmp_path / "new-link"), "state": "link", "src": str(existing)},
+        {"path": str(tmp_path / "link-to-be"), "state": "link", "src": str(tmp_path / "made-before")},
     ]
     result = run(capsys, entries, check_mode=True, diff=True)
     assert result["changed_paths"] == [e["path"] for e in entries]
