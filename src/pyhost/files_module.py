@@ -114,10 +114,7 @@ class Files:
         return self.module.set_fs_attributes_if_different(file_args, False)
 
     def ensure(self, entry: dict) -> None:
-        state = entry["state"]
-        if state == "link" and not entry["src"]:
-            self.fail(entry, "state link needs src")
-        changed = getattr(self, f"ensure_{state}")(entry)
+        changed = getattr(self, f"ensure_{entry['state']}")(entry)
         if changed:
             self.changed_paths.append(entry["path"])
 
@@ -237,7 +234,13 @@ class Files:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "entries": {"type": "list", "elements": "dict", "required": True, "options": ENTRY_SPEC}
+            "entries": {
+                "type": "list",
+                "elements": "dict",
+                "required": True,
+                "options": ENTRY_SPEC,
+                "required_if": [("state", "link", ["src"])],
+            }
         },
         supports_check_mode=True,
     )

@@ -161,3 +161,15 @@ def test_a_file_without_content_must_exist_and_gets_its_attributes(
     target.chmod(0o600)
     assert run(capsys, [entry])["changed_paths"] == [str(target)]
     assert mode_of(target) == 0o644 and target.read_text() == "complete -F _poetry poetry\n"
+
+
+def test_a_link_without_src_is_refused_before_anything_changes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = tmp_path / "first"
+    entries = [a_file(first, "x\n"), {"path": str(tmp_path / "link"), "state": "link"}]
+    with patch_module_args({"entries": entries}), pytest.raises(SystemExit):
+        files_module.main()
+    message = json.loads(capsys.readouterr().out)["msg"]
+    assert "state is link" in message and "src" in message
+    assert not first.exists()
