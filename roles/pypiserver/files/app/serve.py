@@ -43,7 +43,7 @@ log = logging.getLogger("pyhost.serve")
 access_log = logging.getLogger("pyhost.access")
 
 USAGE = (
-    "serve.py [--threads N] [--max-request-body-size BYTES] [--allow-delete] "
+    "serve.py [--threads N] [--max-request-body-size BYTES] [--unix-socket PATH] [--allow-delete] "
     "[--pages-dir DIR [--metadata-dir DIR] [--gzip-pages]] -- PYPI_SERVER_RUN_OPTIONS"
 )
 INDEXGEN = Path(__file__).with_name("pyhost_indexgen.py")
@@ -291,6 +291,11 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, RunConfig]:
     parser.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
     parser.add_argument("--max-request-body-size", type=int, default=100 * 2**20, help="in bytes")
     parser.add_argument(
+        "--unix-socket",
+        help="listen on this unix socket (mode 0660: the directory's group, nginx's, may connect) instead of "
+        "the --host and --port of `run`",
+    )
+    parser.add_argument(
         "--trusted-proxy", default="127.0.0.1", help="the reverse proxy whose X-Forwarded-* headers are used"
     )
     parser.add_argument("--allow-delete", action="store_true", help="let publishers delete releases")
@@ -336,12 +341,17 @@ def main(argv: list[str] | None = None) -> None:
         base = Bottle()
         base.mount(config.server_base_url, app)
         app = base
+    # waitress takes either a unix socket or a host and port, never both.
+    listen = (
+        {"unix_socket": args.unix_socket, "unix_socket_perms": "660"}
+        if args.unix_socket
+        else {"host": config.host, "port": config.port}
+    )
     log.info(
-        "pypiserver %s on %s:%s serving %s: %d threads, bodies up to %d bytes, overwrite %s, delete %s, "
+        "pypiserver %s on %s serving %s: %d threads, bodies up to %d bytes, overwrite %s, delete %s, "
         "static pages %s",
         pypiserver.__version__,
-        config.host,
-        config.port,
+        args.unix_socket or f"{config.host}:{config.port}",
         config.roots[0],
         args.threads,
         args.max_request_body_size,
@@ -351,8 +361,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     waitress.serve(
         with_access_log(app),
-        host=config.host,
-        port=config.port,
+        **listen,
         threads=args.threads,
         max_request_body_size=args.max_request_body_size,
         trusted_proxy=args.trusted_proxy,
