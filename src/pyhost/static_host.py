@@ -87,7 +87,7 @@ class HostTarget(Target):
             archive = Path(scratch) / "dists.tar"
             with tarfile.open(archive, "w") as tar:
                 for dist in dists:
-                    tar.add(dist.path, arcname=dist.info.filename, recursive=False)
+                    _add_file(tar, dist)
             result = self._run(
                 "static-publish.yml",
                 f"Publishing {len(dists)} file(s) to {self.host}",
@@ -100,6 +100,7 @@ class HostTarget(Target):
             done = json.loads(res.get("stdout") or "")
         except ValueError as exc:
             raise PyhostError(f"publishing to {self.describe()}: unreadable report from the server") from exc
+        _require_placed(dists, done, self.describe())
         return PublishReport(
             self.index_url(),
             uploaded=list(done.get("added", [])),
@@ -112,3 +113,24 @@ class HostTarget(Target):
         result = self._run("static-list.yml", f"Listing the packages of {self.host}")
         res = result.results.get((self.host, LIST_TASK)) or {}
         return [line for line in str(res.get("stdout") or "").splitlines() if line]
+
+
+def _add_file(tar: tarfile.TarFile, dist: LocalDist) -> None:
+    """Add the file's content as a regular member: a symbolic link (a dist/ of links) travels as the file it
+    points to, never as a link that the server would place, or skip when its target is missing there."""
+    with dist.path.open("rb") as file:
+        member = tar.gettarinfo(arcname=dist.info.filename, fileobj=file)
+        if not member.isfile():
+            raise PyhostError(f"{dist.path}: not a regular file; pass wheel and sdist files")
+        member.mode, member.uid, member.gid, member.uname, member.gname = 0o644, 0, 0, "", ""
+        tar.addfile(member, file)
+
+
+def _require_placed(dists: Sequence[LocalDist], done: dict[str, Any], where: str) -> None:
+    """Every file given is now in the index (added, or there with the same content), or the publish fails."""
+    placed = set(done.get("added", [])) | set(done.get("unchanged", []))
+    skipped = dict(done.get("skipped", {}))
+    missing = [dist.info.filename for dist in dists if dist.info.filename not in placed]
+    if missing:
+        reasons = ", ".join(f"{name} ({skipped[name]})" if name in skipped else name for name in missing)
+        raise PyhostError(f"publishing to {where} did not place {reasons}")
