@@ -10,11 +10,18 @@ Layout, with the defaults:
                                      in a directory of their own (--metadata-dir) that the web server maps
     simple/index.html                root page; simple/index.v1+json is its PEP 691 twin
     simple/<project>/index.html      one page per normalized project name, plus index.v1+json
+    packages/.pyhost-records/<file>.json
+                                     what a file cannot say itself: when it was uploaded (PEP 700) and
+                                     whether it is yanked (PEP 592). A dot-directory: pypiserver lists no
+                                     dot-names, nginx serves none, and a backup of packages/ carries it.
 
-Pages are a pure function of the files they list (sorted, no timestamps), so regenerating twice from the same
-files gives the same bytes. Every write is a temporary file renamed into place, and a page only lists a file
-that exists when the page is written. It avoids syntax newer than Python 3.8, because the server's Python
-may be older than the client's.
+A record is written once, the first time the generator sees a file without one: with the time of the import
+(`--add`), else the file's mtime, which for an upload is the time it was stored and for a file that predates
+records is the best there is. Only a yank or an unyank writes it again, so regenerating, restarting or
+re-provisioning never changes an upload time. Pages are a pure function of the files they list and their
+records (sorted), so regenerating twice gives the same bytes. Every write is a temporary file renamed into
+place, and a page only lists a file that exists when the page is written. It avoids syntax newer than Python
+3.8, because the server's Python may be older than the client's.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import datetime
 import email.parser
 import email.policy
 import fcntl
@@ -46,6 +54,11 @@ HTML_PAGE = "index.html"
 JSON_PAGE = "index.v1+json"
 METADATA_SUFFIX = ".metadata"
 LOCK_FILE = ".indexgen.lock"
+RECORDS_DIR = ".pyhost-records"
+RECORD_SUFFIX = ".json"
+MAX_RECORD_BYTES = 64 * 1024
+MAX_YANK_REASON = 1000
+UTC = datetime.timezone.utc  # noqa: UP017 - datetime.UTC is new in 3.11; the server's Python may be older
 DEFAULT_FILES_URL_PREFIX = "../../packages/"
 SDIST_SUFFIXES = (".tar.gz", ".zip")
 MAX_METADATA_BYTES = 16 * 1024 * 1024
@@ -83,6 +96,35 @@ class DistFile:
     size: int
     requires_python: str | None = None
     core_metadata_sha256: str | None = None
+    # PEP 700's upload time (ISO 8601, UTC, "Z"), and PEP 592's yank: False, True, or the reason.
+    upload_time: str | None = None
+    yanked: bool | str = False
+
+
+@dataclass(frozen=True)
+class Record:
+    """What packages/.pyhost-records/<file>.json says about one file; `sha256` ties it to that content."""
+
+    upload_time: str
+    sha256: str
+    yanked: bool | str = False
+
+    def to_json(self) -> bytes:
+        return _json_bytes({"sha256": self.sha256, "upload-time": self.upload_time, "yanked": self.yanked})
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Record | None:
+        """The record in `data`, or None when it is not one (a broken record counts as none)."""
+        try:
+            page = json.loads(data)
+            upload_time, sha256, yanked = page["upload-time"], page["sha256"], page.get("yanked", False)
+        except (ValueError, KeyError, TypeError):
+            return None
+        if not isinstance(upload_time, str) or parse_time(upload_time) is None or not isinstance(sha256, str):
+            return None
+        if not isinstance(yanked, (bool, str)):
+            return None
+        return cls(upload_time, sha256, yanked or False)
 
 
 @dataclass
@@ -91,6 +133,87 @@ class Result:
 
     projects: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+
+
+def format_time(moment: datetime.datetime) -> str:
+    """UTC, ISO 8601, microseconds and "Z", as PyPI writes upload-time: 2026-12-01T23:05:30.123456Z."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime.datetime | None:
+    """An aware datetime from an ISO 8601 time with a zone ("Z" too); None otherwise."""
+    try:
+        moment = datetime.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def now() -> str:
+    return format_time(datetime.datetime.now(UTC))
+
+
+def yank_value(reason: str | None) -> bool | str:
+    """PEP 592's value for a yank: the reason (on one line), or True when none is given."""
+    reason = " ".join((reason or "").split())
+    if len(reason) > MAX_YANK_REASON:
+        raise InvalidDistribution(f"a yank reason is at most {MAX_YANK_REASON} characters")
+    return reason or True
+
+
+_PRE_ORDER = {
+    "a": "a",
+    "alpha": "a",
+    "b": "b",
+    "beta": "b",
+    "c": "rc",
+    "rc": "rc",
+    "pre": "rc",
+    "preview": "rc",
+}
+
+
+def version_key(version: str) -> tuple[object, ...]:
+    """A sort key giving PEP 440's order, as `packaging.version.Version` does; InvalidDistribution if invalid.
+
+    Written out so that this module keeps to the standard library. Each optional part is a tuple whose first
+    item ranks its absence: a dev release before its pre-releases, those before the release, post-releases
+    after it, and a local version after the public one.
+    """
+    match = _VERSION.fullmatch(version.strip())
+    if match is None:
+        raise InvalidDistribution(f"{version!r} is not a valid PEP 440 version")
+    release = [int(part) for part in match["release"].split(".")]
+    while len(release) > 1 and release[-1] == 0:
+        release.pop()
+    pre, post, dev = (_letter_number(match[part]) for part in ("pre", "post", "dev"))
+    if pre is None:
+        pre_key: tuple[object, ...] = (-1,) if post is None and dev is not None else (1,)
+    else:
+        pre_key = (0, _PRE_ORDER[pre[0]], pre[1])
+    local = match["local"]
+    local_key = tuple(
+        (1, int(part), "") if part.isdigit() else (0, 0, part)
+        for part in _SEPARATORS.split(local.lower() if local else "")
+        if part
+    )
+    return (
+        int(match["epoch"] or 0),
+        tuple(release),
+        pre_key,
+        (-1,) if post is None else (0, post[1]),
+        (1,) if dev is None else (0, dev[1]),
+        (0,) if local is None else (1, local_key),
+    )
+
+
+def _letter_number(part: str | None) -> tuple[str, int] | None:
+    """("rc", 1) from "-rc.1", ("post", 1) from "-1", ("dev", 0) from ".dev"; None for no part."""
+    if part is None:
+        return None
+    found = re.fullmatch(r"[-_.]?([a-z]*)[-_.]?([0-9]*)", part.lower())
+    letters, number = (found[1], found[2]) if found else ("", "")
+    return (letters or "post", int(number or 0))
 
 
 def normalize(name: str) -> str:
@@ -254,6 +377,12 @@ def render_project_html(project: str, files: Iterable[DistFile], files_url_prefi
         if dist.core_metadata_sha256:
             value = f"sha256={dist.core_metadata_sha256}"
             attributes += [f'data-dist-info-metadata="{value}"', f'data-core-metadata="{value}"']
+        if dist.yanked is not False:
+            reason = dist.yanked if isinstance(dist.yanked, str) else ""
+            attributes.append(f'data-yanked="{html.escape(reason)}"')
+        if dist.upload_time:
+            # In no PEP, but uv reads it, so a cooldown works from an HTML-only web root too.
+            attributes.append(f'data-upload-time="{html.escape(dist.upload_time)}"')
         lines.append(f"    <a {' '.join(attributes)}>{html.escape(dist.filename)}</a><br>")
     lines += ["  </body>", "</html>", ""]
     return "\n".join(lines).encode()
@@ -274,18 +403,28 @@ def render_project_json(project: str, files: Iterable[DistFile], files_url_prefi
             "size": dist.size,
             "core-metadata": metadata,
             "dist-info-metadata": metadata,
-            "yanked": False,
+            "yanked": dist.yanked,
         }
         if dist.requires_python:
             entry["requires-python"] = dist.requires_python
+        if dist.upload_time:
+            entry["upload-time"] = dist.upload_time
         entries.append(entry)
     page = {
         "meta": {"api-version": API_VERSION},
         "name": project,
-        "versions": sorted({dist.version for dist in ordered}),
+        "versions": sorted({dist.version for dist in ordered}, key=version_order),
         "files": entries,
     }
     return _json_bytes(page)
+
+
+def version_order(version: str) -> tuple[object, ...]:
+    """PEP 440 order; a version it cannot parse (none reaches a page) goes first, by its text."""
+    try:
+        return (1, version_key(version), version)
+    except InvalidDistribution:
+        return (0, (), version)
 
 
 def _json_bytes(page: Mapping[str, object]) -> bytes:
@@ -340,6 +479,8 @@ def files_from_json(data: bytes | str | None, project: str) -> dict[str, DistFil
         for entry in page["files"]:
             filename = entry["filename"]
             metadata = entry.get("core-metadata")
+            upload_time = entry.get("upload-time")
+            yanked = entry.get("yanked", False)
             known[filename] = DistFile(
                 filename=filename,
                 project=project,
@@ -348,6 +489,8 @@ def files_from_json(data: bytes | str | None, project: str) -> dict[str, DistFil
                 size=int(entry["size"]),
                 requires_python=entry.get("requires-python") or None,
                 core_metadata_sha256=metadata.get("sha256") if isinstance(metadata, dict) else None,
+                upload_time=upload_time if isinstance(upload_time, str) else None,
+                yanked=yanked if isinstance(yanked, (bool, str)) else False,
             )
         return known
     except (ValueError, KeyError, TypeError, AttributeError):
@@ -428,6 +571,50 @@ def scan(packages_dir: Path, exclude: Collection[str] = ()) -> tuple[dict[str, l
             continue
         projects.setdefault(project, []).append(path)
     return projects, skipped
+
+
+def record_path(packages_dir: Path, filename: str) -> Path:
+    return packages_dir / RECORDS_DIR / (filename + RECORD_SUFFIX)
+
+
+def read_record(packages_dir: Path, filename: str) -> Record | None:
+    """The record of `filename`, or None when there is none (or only a broken one)."""
+    try:
+        with record_path(packages_dir, filename).open("rb") as stream:
+            return Record.from_json(stream.read(MAX_RECORD_BYTES))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def write_record(packages_dir: Path, filename: str, record: Record) -> None:
+    write_atomic(record_path(packages_dir, filename), record.to_json())
+
+
+def with_record(packages_dir: Path, dist: DistFile, upload_time: str | None = None) -> DistFile:
+    """`dist` with its record's upload time and yank, writing the record first if it has none.
+
+    A new record takes `upload_time`, else the file's mtime. A record of other content (the file was deleted
+    and another uploaded under its name) is replaced, so the new file never inherits the old one's yank.
+    """
+    record = read_record(packages_dir, dist.filename)
+    if record is None or record.sha256 != dist.sha256:
+        if upload_time is None:
+            mtime = os.stat(packages_dir / dist.filename).st_mtime
+            upload_time = format_time(datetime.datetime.fromtimestamp(mtime, UTC))
+        record = Record(upload_time, dist.sha256)
+        write_record(packages_dir, dist.filename, record)
+    return dataclasses.replace(dist, upload_time=record.upload_time, yanked=record.yanked)
+
+
+def _prune_records(packages_dir: Path) -> None:
+    """Remove the records of files that are gone, so that a later file of the same name starts afresh."""
+    folder = packages_dir / RECORDS_DIR
+    if not folder.is_dir():
+        return
+    present = set(os.listdir(packages_dir))
+    for name in os.listdir(folder):
+        if name.endswith(RECORD_SUFFIX) and name[: -len(RECORD_SUFFIX)] not in present:
+            (folder / name).unlink(missing_ok=True)
 
 
 def metadata_path_of(path: Path, metadata_dir: Path | None = None) -> Path:
@@ -538,6 +725,12 @@ def _generate(
         for name in refresh:
             known.pop(name, None)
         files = describe_files(found.get(project, []), known, result.skipped, metadata_dir)
+        # A page's own upload time and yank are trusted, like the rest of its entry, except when every page
+        # is rebuilt (the service's start): then each record is read again.
+        files = [
+            dist if dist.upload_time and projects is not None else with_record(packages_dir, dist)
+            for dist in files
+        ]
         if files:
             html_page = render_project_html(project, files, files_url_prefix)
             write_page(page_dir / HTML_PAGE, html_page, gzip_pages)
@@ -552,6 +745,8 @@ def _generate(
         listed = {dist.filename for dist in files}
         for gone in set(known) - listed:
             metadata_path_of(packages_dir / gone, metadata_dir).unlink(missing_ok=True)
+    if projects is None:
+        _prune_records(packages_dir)
     # Only projects whose page exists: a project never requested has files but no page yet.
     listed_projects = sorted(set(found) & _pages_in(output_dir))
     write_page(output_dir / HTML_PAGE, render_root_html(listed_projects), gzip_pages)
@@ -591,6 +786,7 @@ def add_files(
     lock as `generate`, so the server's own regeneration after an upload takes turns with this one.
     """
     outcome = Added()
+    imported_at = now()
     with locked(output_dir / LOCK_FILE):
         pending = []
         projects = set()
@@ -614,6 +810,8 @@ def add_files(
                     outcome.unchanged.append(dist.filename)
                 else:
                     outcome.added.append(dist.filename)
+                    # The time of the import: the files' own mtimes are those of the machine they came from.
+                    with_record(packages_dir, dist, imported_at)
         finally:
             # Also after a conflict: the files that did land are listed.
             result = _generate(
@@ -628,6 +826,68 @@ def add_files(
             )
             outcome.projects, outcome.skipped = result.projects, result.skipped
     return outcome
+
+
+class NotFound(LookupError):
+    """No file of that project and version is in the index; the message says which."""
+
+
+def set_yanked(
+    packages_dir: Path,
+    output_dir: Path,
+    project: str,
+    version: str,
+    yanked: bool | str,
+    *,
+    files_url_prefix: str = DEFAULT_FILES_URL_PREFIX,
+    metadata_dir: Path | None = None,
+    gzip_pages: bool = False,
+) -> list[str]:
+    """Yank (a reason, or True) or unyank (False) every file of PROJECT VERSION, and regenerate its pages.
+
+    The version matches as PEP 440 compares (1.0 finds 1.0.0). The records are written first, then the pages
+    under the same lock as `generate`; a run that fails between the two is finished by running it again.
+    Returns the names of the files.
+    """
+    wanted = version_key(version)
+    with locked(output_dir / LOCK_FILE):
+        found, _ = scan(packages_dir)
+        paths = [path for path in found.get(normalize(project), []) if _same_version(path.name, wanted)]
+        if not paths:
+            versions = {parse_filename(p.name)[1] for p in found.get(normalize(project), [])}
+            have = sorted(versions, key=version_order)
+            known = f"it has {', '.join(have)}" if have else "the index has no such project"
+            raise NotFound(f"no files of {normalize(project)} {version}: {known}")
+        for path in paths:
+            dist = with_record(packages_dir, _bare_dist(packages_dir, path.name))
+            record = Record(dist.upload_time or now(), dist.sha256, yanked)
+            write_record(packages_dir, path.name, record)
+        names = [path.name for path in paths]
+        _generate(
+            packages_dir,
+            output_dir,
+            [normalize(project)],
+            files_url_prefix,
+            metadata_dir=metadata_dir,
+            exclude=(),
+            refresh=names,
+            gzip_pages=gzip_pages,
+        )
+    return names
+
+
+def _same_version(filename: str, wanted: tuple[object, ...]) -> bool:
+    try:
+        return version_key(parse_filename(filename)[1]) == wanted
+    except InvalidDistribution:
+        return False
+
+
+def _bare_dist(packages_dir: Path, filename: str) -> DistFile:
+    """A DistFile with what a record needs (the hash), without reading the archive's metadata."""
+    project, version = parse_filename(filename)
+    path = packages_dir / filename
+    return DistFile(filename, project, version, sha256_of(path), path.stat().st_size)
 
 
 def _expand(paths: Iterable[Path]) -> list[Path]:
@@ -685,10 +945,23 @@ def main(argv: list[str] | None = None) -> int:
         help="first put these distributions (files, or every file in a directory) into the packages "
         "directory (hard links: the same file system), never replacing a file; print what was done as JSON",
     )
+    yanking = parser.add_mutually_exclusive_group()
+    yanking.add_argument(
+        "--yank",
+        nargs=2,
+        metavar=("PROJECT", "VERSION"),
+        help="mark every file of this release yanked (PEP 592): installers skip it unless pinned with ==",
+    )
+    yanking.add_argument("--unyank", nargs=2, metavar=("PROJECT", "VERSION"), help="take a yank back")
+    parser.add_argument("--reason", help="with --yank: why, shown by installers that pick the release")
     args = parser.parse_args(argv)
     if not args.packages_dir.is_dir():
         print(f"indexgen: error: {args.packages_dir} is not a directory", file=sys.stderr)
         return 1
+    if args.reason is not None and not args.yank:
+        parser.error("--reason goes with --yank")
+    if args.yank or args.unyank:
+        return _yank_command(args)
     if args.add:
         try:
             added = add_files(
@@ -722,6 +995,27 @@ def main(argv: list[str] | None = None) -> int:
     for name, reason in sorted(result.skipped.items()):
         print(f"indexgen: skipped {name}: {reason}", file=sys.stderr)
     print(f"indexgen: wrote pages for {len(result.projects)} project(s) in {args.output}")
+    return 0
+
+
+def _yank_command(args: argparse.Namespace) -> int:
+    project, version = args.yank or args.unyank
+    try:
+        yanked = yank_value(args.reason) if args.yank else False
+        names = set_yanked(
+            args.packages_dir,
+            args.output,
+            project,
+            version,
+            yanked,
+            files_url_prefix=args.files_url_prefix,
+            metadata_dir=args.metadata_dir,
+            gzip_pages=args.gzip,
+        )
+    except (NotFound, InvalidDistribution) as exc:
+        print(f"indexgen: error: {exc.args[0]}", file=sys.stderr)
+        return 4
+    print(json.dumps({"files": names, "yanked": yanked}, sort_keys=True))
     return 0
 
 

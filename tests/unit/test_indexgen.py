@@ -389,7 +389,7 @@ def test_metadata_can_live_in_a_directory_of_its_own(tmp_path: Path) -> None:
     packages.mkdir()
     wheel = helpers.build_wheel(packages, "pkg-a", "1.0")
     indexgen.generate(packages, simple, metadata_dir=metadata)
-    assert [p.name for p in packages.iterdir()] == [wheel.name]
+    assert sorted(p.name for p in packages.iterdir()) == [indexgen.RECORDS_DIR, wheel.name]
     stored = metadata / (wheel.name + ".metadata")
     link = Anchors((simple / "pkg-a" / "index.html").read_bytes()).links[wheel.name]
     assert link["data-core-metadata"] == f"sha256={hashlib.sha256(stored.read_bytes()).hexdigest()}"
