@@ -17,32 +17,45 @@ How concurrent publishes stay safe:
   A page write succeeds only if nobody wrote that page since its ETag was read, before its listing; as
   each publisher lists after its own uploads, the last successful write has listed every uploaded file.
 
-Serving an S3 target to pip: pip asks for `.../simple/<project>/`. An S3 website endpoint (or CloudFront
+Upload times and yanks (PEP 700, PEP 592) live in a record per file, packages/.pyhost-records/<file>.json,
+as on the server (see indexgen). A publish records its own time for the files it uploads; a file that another
+tool put there gets its object's LastModified, once.
+
+Serving an S3 target: installers ask for `.../simple/<project>/`. An S3 website endpoint (or CloudFront
 with a default root object) maps that to `simple/<project>/index.html`; the plain REST endpoint (and moto)
-looks up the key `simple/<project>/` itself. Each HTML page is written under both keys so either works.
-pip reads anonymously, so the bucket policy must allow `s3:GetObject` on the prefix.
+looks up the key `simple/<project>/` itself. A bucket cannot choose a page by the request's Accept header, so
+every key holds the PEP 691 JSON page, with its own Content-Type: the only form that carries upload times,
+which pip's --uploaded-prior-to and uv's exclude-newer need. pip 22.2 and later, uv and Poetry (since it
+prefers JSON) read it; older pip finds nothing there. Installers read anonymously, so the bucket policy must
+allow `s3:GetObject` on the prefix: publish checks that and says what to add.
+
+A directory target keeps the HTML page as its index.html, which any web server serves and every installer
+reads; its links carry data-upload-time, which uv reads. pip's --uploaded-prior-to needs the JSON page: the
+web server must serve index.v1+json as the directory's index, with its type (README.md shows how).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import hashlib
 import importlib
+import json
 import os
 import random
 import re
 import shutil
 import tempfile
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from packaging.version import InvalidVersion, Version
 
 from pyhost import indexgen
 from pyhost.errors import PyhostError
@@ -50,10 +63,12 @@ from pyhost.errors import PyhostError
 PACKAGES = "packages"
 SIMPLE = "simple"
 FILES_URL_PREFIX = "../../packages/"
-HTML_TYPE = "text/html; charset=utf-8"
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 PAGE_CACHE_CONTROL = "no-cache"
 PAGE_ATTEMPTS = 12
+RECORDS = indexgen.RECORDS_DIR
+CLIENT_INDEX_NAME = "private"
+ACCESS_CHECK_TIMEOUT = 10
 CHECKING_BUCKET = "checking the bucket"
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
@@ -117,15 +132,6 @@ def parse_target(target: str, endpoint_url: str | None = None, public_url: str |
     raise PyhostError(f"unsupported target {target!r}: use s3://BUCKET/PREFIX or file:///PATH")
 
 
-def _version_order(entry: tuple[str, str]) -> tuple[Any, ...]:
-    """Sort (version, filename) pairs in PEP 440 order, unparsable versions first."""
-    version, filename = entry
-    try:
-        return (1, Version(version), filename)
-    except InvalidVersion:
-        return (0, version, filename)
-
-
 class Target(ABC):
     """Where a static index lives."""
 
@@ -158,17 +164,59 @@ class Target(ABC):
                 continue
             grouped.setdefault(project, []).append((version, name))
         return {
-            project: [name for _, name in sorted(entries, key=_version_order)]
+            project: [name for _, name in sorted(entries, key=lambda e: (indexgen.version_order(e[0]), e[1]))]
             for project, entries in sorted(grouped.items())
         }
 
+    @abstractmethod
+    def set_yanked(self, project: str, version: str, yanked: bool | str) -> list[str]:
+        """Yank (a reason, or True) or unyank (False) every file of PROJECT VERSION; their names."""
+
     def index_url(self) -> str:
-        """The URL to give to pip's --index-url or --extra-index-url."""
+        """The URL of the simple index, for the installers' settings."""
         return (self.public_url or self.default_base_url()).rstrip("/") + f"/{SIMPLE}/"
 
-    def pip_hint(self, projects: Sequence[str]) -> list[str]:
-        """How to install what was published, as lines to print."""
-        return [f"  pip install --extra-index-url {self.index_url()} {' '.join(projects)}"]
+    def access_warning(self, projects: Sequence[str]) -> str | None:
+        """A line to print when installers could not read what was just published; None when they can."""
+        return None
+
+    def client_hints(self, projects: Sequence[str]) -> list[str]:
+        """How to install what was published, as lines to print: each project pinned to this index.
+
+        With pip's --extra-index-url, pip takes the highest version from any index, so anyone who uploads
+        the same name to PyPI wins (dependency confusion): uv's explicit index and Poetry's explicit source
+        take the named projects from this index only.
+        """
+        url = self.index_url()
+        name = CLIENT_INDEX_NAME
+        return [
+            "Install, with these projects taken from this index only:",
+            "  uv (pyproject.toml):",
+            "    [[tool.uv.index]]",
+            f'    name = "{name}"',
+            f'    url = "{url}"',
+            "    explicit = true",
+            "    [tool.uv.sources]",
+            *(f'    {project} = {{ index = "{name}" }}' for project in projects),
+            "  Poetry:",
+            f"    poetry source add --priority=explicit {name} {url}",
+            *(f"    poetry add --source {name} {project}" for project in projects),
+            f"  pip: pip install --index-url {url} {' '.join(projects)}",
+            "  (pip has no per-project index: with --extra-index-url, a same-named package on PyPI wins)",
+        ]
+
+
+def _not_found(project: str, version: str, target: Target, filenames: Iterable[str]) -> PyhostError:
+    have = sorted({indexgen.parse_filename(name)[1] for name in filenames}, key=indexgen.version_order)
+    known = f"it has {', '.join(have)}" if have else "it has no such project"
+    return PyhostError(f"no files of {indexgen.normalize(project)} {version} in {target.describe()}: {known}")
+
+
+def _wanted_version(version: str) -> tuple[object, ...]:
+    try:
+        return indexgen.version_key(version)
+    except indexgen.InvalidDistribution as exc:
+        raise PyhostError(str(exc)) from None
 
 
 def _affected_projects(dists: Iterable[LocalDist]) -> list[str]:
@@ -219,7 +267,8 @@ class FileTarget(Target):
                 failure = exc
                 break
             (report.uploaded if placed else report.unchanged).append(dist.info.filename)
-        # Pages are regenerated even after a failure, so that the files that did land are listed.
+        # Pages are regenerated even after a failure, so that the files that did land are listed. Each new
+        # file's record takes its mtime, which is the time of its copy: this publish's.
         try:
             result = indexgen.generate(
                 packages, self.root / SIMPLE, _affected_projects(dists), FILES_URL_PREFIX
@@ -255,6 +304,22 @@ class FileTarget(Target):
                 os.unlink(tmp)
         return True
 
+    def set_yanked(self, project: str, version: str, yanked: bool | str) -> list[str]:
+        packages = self.root / PACKAGES
+        if not packages.is_dir():
+            raise PyhostError(f"{self.describe()} holds no packages; nothing has been published there")
+        _wanted_version(version)
+        try:
+            return indexgen.set_yanked(
+                packages, self.root / SIMPLE, project, version, yanked, files_url_prefix=FILES_URL_PREFIX
+            )
+        except indexgen.NotFound:
+            raise _not_found(
+                project, version, self, self.list_files().get(indexgen.normalize(project), [])
+            ) from None
+        except OSError as exc:
+            raise PyhostError(f"cannot write the records or pages in {self.describe()}: {exc}") from exc
+
     def filenames(self) -> list[str]:
         if not self.root.is_dir():
             raise PyhostError(f"{self.describe()} is not a directory; nothing has been published there")
@@ -267,9 +332,11 @@ class FileTarget(Target):
 
 @dataclass
 class _Listing:
-    """What packages/ holds in a bucket: sizes of distributions by project, and the .metadata names."""
+    """What packages/ holds in a bucket: sizes of distributions by project, when each was last written, and
+    the .metadata names."""
 
     files: dict[str, dict[str, int]] = field(default_factory=dict)
+    modified: dict[str, datetime.datetime] = field(default_factory=dict)
     metadata: set[str] = field(default_factory=set)
 
 
@@ -408,16 +475,21 @@ class S3Target(Target):
                 else:
                     raise _conflict(dist.info.filename, self)
         failure: PyhostError | None = None
+        published_at = indexgen.now()
+        # Files already there keep their recorded time and yank: no upload_time here sends them to the record.
+        known = {d.info.filename: d.info for d in dists}
         for dist in new:
             try:
                 with self._errors(f"uploading {dist.info.filename}"):
-                    placed = self._upload(dist)
+                    placed = self._upload(dist, published_at)
             except PyhostError as exc:
                 failure = exc
                 break
             (report.uploaded if placed else report.unchanged).append(dist.info.filename)
+            if placed:
+                known[dist.info.filename] = dataclasses.replace(dist.info, upload_time=published_at)
         try:
-            self._regenerate(_affected_projects(dists), {d.info.filename: d.info for d in dists})
+            self._regenerate(_affected_projects(dists), known)
         except PyhostError:
             if failure is None:
                 raise
@@ -426,8 +498,8 @@ class S3Target(Target):
         report.projects = _affected_projects(dists)
         return report
 
-    def _upload(self, dist: LocalDist) -> bool:
-        """Upload one file, then its core metadata; False if the same file was already there.
+    def _upload(self, dist: LocalDist, published_at: str) -> bool:
+        """Upload one file, then its record and its core metadata; False if the same file was already there.
 
         The metadata goes second and unconditionally: once the file is ours (or identical to ours), the
         metadata that matches it is ours too, and a leftover from an earlier failed upload gets replaced.
@@ -449,6 +521,14 @@ class S3Target(Target):
             )
         if not placed and self._remote_sha256(info.filename) != info.sha256:
             raise _conflict(info.filename, self)
+        if placed:
+            # Never replacing one: a record that is there already (a yank) belongs to this very file.
+            self._put_if(
+                self._record_key(info.filename),
+                indexgen.Record(published_at, info.sha256).to_json(),
+                None,
+                ContentType="application/json",
+            )
         if info.core_metadata_sha256 is not None:
             self.client.put_object(
                 Bucket=self.bucket,
@@ -474,6 +554,7 @@ class S3Target(Target):
                 except indexgen.InvalidDistribution:
                     continue
                 listing.files.setdefault(project, {})[name] = int(entry["Size"])
+                listing.modified[name] = entry["LastModified"]
         return listing
 
     def _list_page_dirs(self) -> set[str]:
@@ -485,43 +566,60 @@ class S3Target(Target):
             entry["Prefix"][len(prefix) : -1] for page in pages for entry in page.get("CommonPrefixes", [])
         }
 
-    def _page_keys(self, project: str | None) -> dict[str, str]:
-        """Keys of one project's pages (the root's when None) and their kind, "html" or "json"."""
+    def _page_keys(self, project: str | None) -> list[str]:
+        """Keys of one project's page (the root's when None): each holds the JSON page (see the module)."""
         parts = (SIMPLE, project) if project else (SIMPLE,)
-        return {
-            self.key(*parts, ""): "html",
-            self.key(*parts, indexgen.HTML_PAGE): "html",
-            self.key(*parts, indexgen.JSON_PAGE): "json",
-        }
+        return [
+            self.key(*parts, ""),
+            self.key(*parts, indexgen.HTML_PAGE),
+            self.key(*parts, indexgen.JSON_PAGE),
+        ]
 
-    def _regenerate(self, projects: Sequence[str], known: dict[str, indexgen.DistFile]) -> None:
+    def _record_key(self, filename: str) -> str:
+        return self.key(PACKAGES, RECORDS, filename + indexgen.RECORD_SUFFIX)
+
+    def _with_record(self, info: indexgen.DistFile, listing: _Listing) -> indexgen.DistFile:
+        """`info` with its record's upload time and yank; a file without one gets its LastModified, once."""
+        found = self._get(self._record_key(info.filename))
+        record = indexgen.Record.from_json(found[0]) if found else None
+        if record is None or record.sha256 != info.sha256:
+            modified = listing.modified.get(info.filename) or datetime.datetime.now(datetime.UTC)
+            record = indexgen.Record(indexgen.format_time(modified), info.sha256)
+            key = self._record_key(info.filename)
+            if not self._put_if(
+                key, record.to_json(), found[1] if found else None, ContentType="application/json"
+            ):
+                return self._with_record(info, listing)
+        return dataclasses.replace(info, upload_time=record.upload_time, yanked=record.yanked)
+
+    def _regenerate(
+        self, projects: Sequence[str], known: dict[str, indexgen.DistFile], refresh: Collection[str] = ()
+    ) -> None:
         """Project pages first, then the root, which lists only projects whose pages exist."""
         with self._errors("regenerating the index pages"):
             for project in projects:
                 self._swap_pages(
                     self._page_keys(project),
-                    lambda listing, p=project: self._render_project(p, listing, known),
+                    lambda listing, p=project: self._render_project(p, listing, known, refresh),
                 )
             self._swap_pages(self._page_keys(None), self._render_root)
 
-    def _swap_pages(self, keys: dict[str, str], render: Callable[[_Listing], dict[str, bytes]]) -> None:
+    def _swap_pages(self, keys: list[str], render: Callable[[_Listing], bytes]) -> None:
         """Compare-and-swap each page in `keys` against a listing taken after reading its ETag."""
-        pending = dict(keys)
+        pending = list(keys)
         for attempt in range(PAGE_ATTEMPTS):
             etags = {}
             for key in pending:
                 head = self._head(key)
                 etags[key] = head["ETag"] if head else None
-            bodies = render(self._list_packages())
-            lost = {}
-            for key, kind in pending.items():
-                body = bodies[kind]
+            body = render(self._list_packages())
+            lost = []
+            for key in pending:
                 if etags[key] == f'"{hashlib.md5(body).hexdigest()}"':  # noqa: S324 - S3's ETag, not security
                     continue
-                content_type = HTML_TYPE if kind == "html" else JSON_TYPE
-                extra = {"ContentType": content_type, "CacheControl": PAGE_CACHE_CONTROL}
+                extra = {"ContentType": JSON_TYPE, "CacheControl": PAGE_CACHE_CONTROL}
                 if not self._put_if(key, body, etags[key], **extra):
-                    lost[key] = kind
+                    lost.append(key)
             if not lost:
                 return
             pending = lost
@@ -532,8 +630,13 @@ class S3Target(Target):
         )
 
     def _render_project(
-        self, project: str, listing: _Listing, known: dict[str, indexgen.DistFile]
-    ) -> dict[str, bytes]:
+        self,
+        project: str,
+        listing: _Listing,
+        known: dict[str, indexgen.DistFile],
+        refresh: Collection[str] = (),
+    ) -> bytes:
+        """The project's page; upload times and yanks from the last page, else (and for `refresh`) records."""
         page = self._get(self.key(SIMPLE, project, indexgen.JSON_PAGE))
         cached = {**indexgen.files_from_json(page[0] if page else None, project), **known}
         files = []
@@ -543,17 +646,59 @@ class S3Target(Target):
                 info = self._describe_remote(project, filename, size)
             if info is None:
                 continue
+            if not info.upload_time or filename in refresh:
+                info = self._with_record(info, listing)
             if filename + indexgen.METADATA_SUFFIX not in listing.metadata:
                 info = dataclasses.replace(info, core_metadata_sha256=None)
             files.append(info)
-        return {
-            "html": indexgen.render_project_html(project, files, FILES_URL_PREFIX),
-            "json": indexgen.render_project_json(project, files, FILES_URL_PREFIX),
-        }
+        return indexgen.render_project_json(project, files, FILES_URL_PREFIX)
 
-    def _render_root(self, listing: _Listing) -> dict[str, bytes]:
-        projects = sorted(set(listing.files) & self._list_page_dirs())
-        return {"html": indexgen.render_root_html(projects), "json": indexgen.render_root_json(projects)}
+    def _render_root(self, listing: _Listing) -> bytes:
+        return indexgen.render_root_json(sorted(set(listing.files) & self._list_page_dirs()))
+
+    def set_yanked(self, project: str, version: str, yanked: bool | str) -> list[str]:
+        wanted = _wanted_version(version)
+        project = indexgen.normalize(project)
+        self._check_bucket()
+        with self._errors("recording the yank"):
+            listing = self._list_packages()
+            sizes = listing.files.get(project, {})
+            names = sorted(
+                name for name in sizes if indexgen.version_key(indexgen.parse_filename(name)[1]) == wanted
+            )
+            if not names:
+                raise _not_found(project, version, self, sizes)
+            page = self._get(self.key(SIMPLE, project, indexgen.JSON_PAGE))
+            cached = indexgen.files_from_json(page[0] if page else None, project)
+            for name in names:
+                info = cached.get(name) or self._describe_remote(project, name, sizes[name])
+                if info is None:
+                    raise PyhostError(
+                        f"cannot read {name} in {self.describe()}: it is not a valid distribution"
+                    )
+                current = self._with_record(info, listing)
+                record = indexgen.Record(current.upload_time or indexgen.now(), info.sha256, yanked)
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=self._record_key(name),
+                    Body=record.to_json(),
+                    ContentType="application/json",
+                )
+        self._regenerate([project], {}, refresh=names)
+        return names
+
+    def access_warning(self, projects: Sequence[str]) -> str | None:
+        """Read the first project's page as an installer does, anonymously; on 403, the policy to add."""
+        url = self.index_url() + (f"{projects[0]}/" if projects else "")
+        if _anonymous_status(url) != 403:  # noqa: PLR2004 - HTTP status
+            return None
+        resource = f"arn:aws:s3:::{self.bucket}/{self.key('*')}"
+        statement = {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": resource}
+        return (
+            f"warning: {url} refuses anonymous reads (403), so installers cannot use it; add this statement "
+            f"to the bucket policy of {self.bucket} (or serve it through CloudFront): "
+            + json.dumps(statement, separators=(", ", ": "))
+        )
 
     def _describe_remote(self, project: str, filename: str, size: int) -> indexgen.DistFile | None:
         """Describe a file no page describes yet: from what its uploader recorded, else by reading it."""
@@ -590,6 +735,20 @@ class S3Target(Target):
         with self._errors("listing the packages"):
             listing = self._list_packages()
         return [name for sizes in listing.files.values() for name in sizes]
+
+
+def _anonymous_status(url: str) -> int | None:
+    """The HTTP status a GET of `url` gets without credentials; None when nothing answers."""
+    if not url.startswith(("http://", "https://")):
+        return None
+    request = urllib.request.Request(url, headers={"Accept": JSON_TYPE})  # noqa: S310 - http(s) checked above
+    try:
+        with urllib.request.urlopen(request, timeout=ACCESS_CHECK_TIMEOUT) as response:  # noqa: S310
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError):
+        return None
 
 
 def _import_boto(module: str) -> Any:
