@@ -571,6 +571,64 @@ def status_command(
     ctx.exit(0 if data["healthy"] else 1)
 
 
+# yank -----------------------------------------------------------------------------------------------
+
+
+def _set_yanked(
+    inventory: str | None, host: str, project: str, version: str, *, reason: str | None, yank: bool
+) -> None:
+    """Through the inventory's connection (playbooks/yank.yml), like every other change to the server."""
+    from pyhost import indexgen, static_cli  # noqa: PLC0415 - the static route's modules load on use
+    from pyhost.static_host import HostTarget  # noqa: PLC0415
+
+    ws = Workspace.open(inventory)
+    _index_server(ws, host)
+    _require_connection(ws, [host])
+    try:
+        value = indexgen.yank_value(reason) if yank else False
+    except indexgen.InvalidDistribution as exc:
+        raise PyhostError(str(exc)) from None
+    static_cli.set_yanked(HostTarget(ws, host, console=_stderr()), project, version, value)
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  pyhost yank acme-lib 2.0 --host theviji --reason "corrupt wheel, use 2.0.1"
+  pyhost unyank acme-lib 2.0 --host theviji
+"""
+)
+@click.argument("project")
+@click.argument("version")
+@click.option("--host", required=True, help="The server whose index holds the release.")
+@click.option("--reason", metavar="TEXT", help="Why: installers show it to whoever still pins the release.")
+@_common
+def yank(project: str, version: str, host: str, reason: str | None, inventory: str | None) -> None:
+    """Mark every file of PROJECT VERSION yanked (PEP 592).
+
+    Installers then skip the release unless it is pinned with == (lock files keep working); nothing is
+    deleted. The server records the yank next to the files (a dot-directory of the packages directory, which
+    its backups carry) and regenerates the project's pages. It runs over the inventory's connection, as the
+    service's account: no new HTTP endpoint, so a publisher's password cannot yank.
+    """
+    _set_yanked(inventory, host, project, version, reason=reason, yank=True)
+
+
+@main.command(
+    epilog="""\b
+Example:
+  pyhost unyank acme-lib 2.0 --host theviji
+"""
+)
+@click.argument("project")
+@click.argument("version")
+@click.option("--host", required=True, help="The server whose index holds the release.")
+@_common
+def unyank(project: str, version: str, host: str, inventory: str | None) -> None:
+    """Take back the yank of PROJECT VERSION: installers consider it again."""
+    _set_yanked(inventory, host, project, version, reason=None, yank=False)
+
+
 # client-config --------------------------------------------------------------------------------------
 
 
