@@ -244,7 +244,7 @@ class _LimitedReader:
 
     def read(self, size: int = -1) -> bytes:
         if size < 0 or size > self._left:
-            raise InvalidDistribution(f"no PKG-INFO in the first {MAX_TAR_BYTES} bytes")
+            raise InvalidDistribution(f"it unpacks to more than {MAX_TAR_BYTES} bytes before its PKG-INFO")
         data = self._stream.read(size)
         self._left -= len(data)
         return data
@@ -260,7 +260,7 @@ def _tar_sdist_metadata(path: Path) -> bytes:
                 if count > MAX_TAR_MEMBERS:
                     raise InvalidDistribution(f"no PKG-INFO in the first {MAX_TAR_MEMBERS} members")
                 if member.offset_data + member.size > MAX_TAR_BYTES:
-                    raise InvalidDistribution(f"no PKG-INFO in the first {MAX_TAR_BYTES} bytes")
+                    raise InvalidDistribution(f"a member ends past byte {MAX_TAR_BYTES}, before any PKG-INFO")
                 if _top_level_dir(member.name, "PKG-INFO") is not None and member.isfile():
                     stream = archive.extractfile(member)
                     if stream is not None:
