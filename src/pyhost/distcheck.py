@@ -33,13 +33,8 @@ from packaging.version import InvalidVersion, Version
 # Far above real names (PyPI's longest are about 150 bytes), and short enough that every name derived from a
 # file's (its PEP 658 metadata file, temporary names) stays within the usual 255-byte limit.
 MAX_FILENAME_BYTES = 200
-SDIST_SUFFIXES = (".tar.gz", ".zip")
+_SUFFIXES = (".whl", ".tar.gz", ".zip")
 _TAG_PART = re.compile(r"[a-z0-9_]+")
-_SEPARATORS = re.compile(r"[-_.]+")
-
-
-class Refused(ValueError):
-    """A file the index does not accept; the message says why, in one line."""
 
 
 @dataclass(frozen=True)
@@ -57,11 +52,15 @@ class FileKey:
         return self.kind == "sdist" or bool(self.tags & other.tags)
 
 
+class Refused(ValueError):
+    """A file the index does not accept; the message says why, in one line."""
+
+
 def check_filename(filename: str) -> FileKey:
     """The FileKey of a file the index may accept under this name; Refused otherwise."""
     if len(filename.encode()) > MAX_FILENAME_BYTES:
         raise Refused(f"file names longer than {MAX_FILENAME_BYTES} bytes are not accepted")
-    if not filename.endswith((".whl", *SDIST_SUFFIXES)):
+    if not filename.endswith(_SUFFIXES):
         raise Refused("only wheels (.whl) and sdists (.tar.gz, .zip) are accepted")
     try:
         key = _file_key(filename)
@@ -94,7 +93,7 @@ def same_files(key: FileKey, filenames: Iterable[str]) -> list[str]:
     found = []
     for name in filenames:
         # Cheap first: most files of a large index belong to other projects.
-        if not _SEPARATORS.sub("-", name).lower().startswith(prefix):
+        if not canonicalize_name(name).startswith(prefix):
             continue
         other = _stored_key(name)
         if other is not None and key.same_file_as(other):
@@ -105,7 +104,7 @@ def same_files(key: FileKey, filenames: Iterable[str]) -> list[str]:
 @functools.lru_cache(maxsize=1 << 16)
 def _stored_key(filename: str) -> FileKey | None:
     """The FileKey of a stored file, or None for a name that is not a distribution's (never stored by us)."""
-    if not filename.endswith((".whl", *SDIST_SUFFIXES)):
+    if not filename.endswith(_SUFFIXES):
         return None
     try:
         return _file_key(filename)

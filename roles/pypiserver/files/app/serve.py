@@ -203,13 +203,9 @@ class GuardedBackend:
         indexgen: ModuleType,
         distcheck: ModuleType,
     ) -> None:
-        self._backend = backend
-        self._root = root
-        self._overwrite = overwrite
-        self._allow_delete = allow_delete
-        self._pages = pages
-        self._indexgen = indexgen
-        self._distcheck = distcheck
+        self._backend, self._root, self._pages = backend, root, pages
+        self._overwrite, self._allow_delete = overwrite, allow_delete
+        self._indexgen, self._distcheck = indexgen, distcheck
         # Held only to compare a checked upload with the stored files and link it: checking runs unlocked.
         self._store_lock = threading.Lock()
 
