@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from pyhost import distcheck
 
@@ -95,3 +98,12 @@ STORED = [
 )
 def test_same_files_finds_every_spelling_of_a_stored_file(filename: str, same: list[str]) -> None:
     assert distcheck.same_files(distcheck.check_filename(filename), STORED) == same
+
+
+def test_the_pypiserver_role_ships_this_very_file() -> None:
+    """serve.py checks uploads with this module: the role's copy is a link to it, and the role installs it."""
+    role = Path(__file__).resolve().parents[2] / "roles/pypiserver"
+    shipped = role / "files/app/pyhost_distcheck.py"
+    assert shipped.is_symlink() and shipped.resolve() == Path(distcheck.__file__).resolve()
+    installed = yaml.safe_load((role / "vars/main.yml").read_text())["__pypiserver_app_files"]
+    assert "pyhost_distcheck.py" in installed
