@@ -3,6 +3,7 @@
 A target holds the same layout that `pyhost.indexgen` writes:
     packages/<file>, packages/<file>.metadata    the distributions and their wheels' core metadata
     simple/index.html, simple/<project>/...      PEP 503 HTML and PEP 691 JSON pages
+    index.html, project/<project>/, static/      pages for people (pyhost.browse), with the target's index URL
 
 Publishing never replaces a file (same name and same bytes counts as already published) and regenerates the
 pages of the affected projects from what the target holds, so publishing one package never drops another.
@@ -29,6 +30,7 @@ import contextlib
 import dataclasses
 import hashlib
 import importlib
+import json
 import os
 import random
 import re
@@ -44,7 +46,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from pyhost import indexgen
+from pyhost import browse, indexgen
 from pyhost.errors import PyhostError
 
 PACKAGES = "packages"
@@ -230,8 +232,21 @@ class FileTarget(Target):
             ) from exc
         if failure is not None:
             raise failure
+        self._write_site(_affected_projects(dists))
         report.projects, report.skipped = _affected_projects(dists), result.skipped
         return report
+
+    def _write_site(self, projects: Sequence[str]) -> None:
+        """The pages for people at the target's root, from the generator's data, under its lock."""
+        simple = self.root / SIMPLE
+        site = browse.Site(self.index_url(), credentials=False)
+        try:
+            with indexgen.locked(simple / indexgen.LOCK_FILE):
+                root = json.loads((simple / indexgen.JSON_PAGE).read_bytes())
+                listed = [entry["name"] for entry in root["projects"]]
+                browse.write_site(simple, self.root, projects, listed, site)
+        except OSError as exc:
+            raise PyhostError(f"cannot write the pages for people in {self.root}: {exc}") from exc
 
     def _place(self, dist: LocalDist, packages: Path) -> bool:
         """Copy one file in under its final name without ever replacing one; False if it was already there."""
