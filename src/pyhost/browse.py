@@ -79,6 +79,7 @@ _VERSION = re.compile(
 _PRE_RANK = {"a": 0, "alpha": 0, "b": 1, "beta": 1, "c": 2, "rc": 2, "pre": 2, "preview": 2}
 _LOW, _HIGH = (0,), (2,)
 _KILO = 1000
+_UTC = datetime.timezone.utc  # noqa: UP017 - datetime.UTC is 3.11+, the server's Python may be older
 
 STYLE = """\
 body { font: 16px/1.5 system-ui, sans-serif; margin: 0 auto; max-width: 72rem; padding: 0 1rem 3rem; }
@@ -171,7 +172,7 @@ def _upload_time_of(dist: Any, packages_dir: Path | None) -> str | None:
     """ISO 8601 UTC upload time: the DistFile's, else the file's modification time."""
     value = getattr(dist, "upload_time", None)
     if isinstance(value, datetime.datetime):
-        value = value.astimezone(datetime.timezone.utc)  # noqa: UP017 - the server's Python may predate 3.11.strftime("%Y-%m-%dT%H:%M:%SZ")
+        value = _iso(value)
     if isinstance(value, str) and value:
         return value
     if packages_dir is None:
@@ -180,7 +181,11 @@ def _upload_time_of(dist: Any, packages_dir: Path | None) -> str | None:
         stamp = os.stat(packages_dir / dist.filename).st_mtime
     except OSError:
         return None
-    return datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc)  # noqa: UP017 - the server's Python may predate 3.11.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _iso(datetime.datetime.fromtimestamp(stamp, _UTC))
+
+
+def _iso(moment: datetime.datetime) -> str:
+    return moment.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- Descriptions -------------------------------------------------------------------------------------------
@@ -450,7 +455,7 @@ def install_commands(name: str, site: Site) -> list[tuple[str, str]]:
 
 
 def render_project_page(data: Mapping[str, Any], site: Site) -> bytes:
-    """One project: summary, install commands, description, and every version newest first with its files."""
+    """One project: summary, install commands, every version newest first with its files, description."""
     to_root = "../../"
     name = data["name"]
     lines = [*_head(f"{name} - Packages", to_root)]
@@ -465,13 +470,14 @@ def render_project_page(data: Mapping[str, Any], site: Site) -> bytes:
         lines.append(f"<h3>{_e(tool)}</h3>")
         lines.append(f"<pre><code>{_e(commands)}</code></pre>")
     lines.append("</section>")
-    if data["description_html"]:
-        # Already safe: readme_renderer's output, sanitized by nh3, or escaped text (render_description).
-        lines += ['<section id="description" class="description">', data["description_html"], "</section>"]
     lines += ['<section id="versions">', "<h2>Versions</h2>"]
     for release in data["versions"]:
         lines += _render_release(release, to_root)
-    lines += ["</section>", *_TAIL]
+    lines.append("</section>")
+    if data["description_html"]:
+        # Already safe: readme_renderer's output, sanitized by nh3, or escaped text (render_description).
+        lines += ['<section id="description" class="description">', data["description_html"], "</section>"]
+    lines += _TAIL
     return "\n".join(line for line in lines if line).encode()
 
 

@@ -553,7 +553,11 @@ def _generate(
                 page_dir.rmdir()
         # Pages for people (browse.py): this project's page, before its metadata files may go.
         _browse().update_project(
-            output_dir, project, files, lambda d: _core_metadata_of(packages_dir / d.filename, metadata_dir)
+            output_dir,
+            project,
+            files,
+            lambda d: _core_metadata_of(packages_dir / d.filename, metadata_dir),
+            packages_dir,
         )
         listed = {dist.filename for dist in files}
         for gone in set(known) - listed:

@@ -232,11 +232,11 @@ class FileTarget(Target):
             ) from exc
         if failure is not None:
             raise failure
-        self._write_site(_affected_projects(dists))
+        self.write_site(_affected_projects(dists))
         report.projects, report.skipped = _affected_projects(dists), result.skipped
         return report
 
-    def _write_site(self, projects: Sequence[str]) -> None:
+    def write_site(self, projects: Sequence[str]) -> None:
         """The pages for people at the target's root, from the generator's data, under its lock."""
         simple = self.root / SIMPLE
         site = browse.Site(self.index_url(), credentials=False)

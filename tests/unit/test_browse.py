@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import html.parser
 import json
+import os
 import random
 import zipfile
 from pathlib import Path
@@ -258,6 +259,13 @@ def test_generate_writes_pages_for_people_and_updates_only_the_changed_project(t
     ) == before
     summary = json.loads((work / "project" / "pkg-a" / "summary.json").read_bytes())
     assert (summary["latest"], summary["summary"]) == ("2.0", "second")
+    # Without an upload time in the DistFile, the file's modification time stands in.
+    os.utime(packages / "pkg_a-1.0-py3-none-any.whl", (0, 1_600_000_000))
+    os.utime(packages / "pkg_a-2.0-py3-none-any.whl", (0, 1_700_000_000))
+    indexgen.generate(packages, simple, projects=["pkg-a"], refresh=["pkg_a-2.0-py3-none-any.whl"])
+    summary = json.loads((work / "project" / "pkg-a" / "summary.json").read_bytes())
+    assert summary["last_upload"] == "2023-11-14T22:13:20Z"
+    assert "2023-11-14 22:13 UTC" in (work / "project" / "pkg-a" / "index.html").read_text()
     assert "second" in (work / browse.SERVER_FRONT_PAGE).read_text()
 
     # Every file of pkg-b gone: its page for people goes with its simple page.
