@@ -8,6 +8,7 @@ The generator keeps a working directory, `<simple>/.browse/` (a dot name: never 
 simple page):
     project/<project>/page.json     everything a project page shows, already escaped or sanitized
     project/<project>/summary.json  its line on the front page (name, latest version, summary, last upload)
+    project/<project>/description.json  its description, rendered, and the file it comes from
     project/<project>/index.html    the page, as the server serves it at /project/<project>/
     projects.html                   the front page, as the server serves it at /
     static/filter.js, style.css     the front page's filter (a local script; the page works without it)
@@ -50,6 +51,7 @@ PROJECTS_DIR = "project"
 STATIC_DIR = "static"
 PAGE_DATA = "page.json"
 SUMMARY = "summary.json"
+DESCRIPTION = "description.json"
 PAGE = "index.html"
 SERVER_FRONT_PAGE = "projects.html"
 # The server does not know the name it is reached by; nginx writes it in place of this (sub_filter).
@@ -168,17 +170,19 @@ def _yank_of(dist: Any) -> tuple[bool, str | None]:
     return bool(yanked), (reason or None) if yanked else None
 
 
-def _upload_time_of(dist: Any, packages_dir: Path | None) -> str | None:
-    """ISO 8601 UTC upload time: the DistFile's, else the file's modification time."""
+def _upload_time_of(dist: Any, packages_dir: str | None, known: Mapping[str, str]) -> str | None:
+    """ISO 8601 UTC upload time: the DistFile's, else a known one, else the file's modification time."""
     value = getattr(dist, "upload_time", None)
     if isinstance(value, datetime.datetime):
         value = _iso(value)
     if isinstance(value, str) and value:
         return value
+    if dist.filename in known:
+        return known[dist.filename]
     if packages_dir is None:
         return None
     try:
-        stamp = os.stat(packages_dir / dist.filename).st_mtime
+        stamp = os.stat(os.path.join(packages_dir, dist.filename)).st_mtime
     except OSError:
         return None
     return _iso(datetime.datetime.fromtimestamp(stamp, _UTC))
@@ -279,16 +283,22 @@ def _readme_renderer(text: str, content_type: str) -> str | None:
 def project_data(
     project: str,
     files: Sequence[Any],
-    about: About | None,
-    description_html: str,
-    description_source: str | None,
     *,
     packages_dir: Path | None = None,
+    upload_times: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Everything the project page shows, as JSON-ready data (text still raw; escaped when rendered)."""
+    """Everything the project page shows but the description, as JSON-ready data (raw text: escaped when
+    rendered). `description_source` names the file whose metadata describes the project (`describe` adds it):
+    of the latest version, a wheel if there is one.
+
+    A file's upload time is its DistFile's, else `upload_times[filename]`, else its modification time in
+    `packages_dir`.
+    """
     by_version: dict[str, list[Any]] = {}
     for dist in files:
         by_version.setdefault(dist.version, []).append(dist)
+    known = upload_times or {}
+    folder = os.fspath(packages_dir) if packages_dir is not None else None
     versions = []
     for version in sorted(by_version, key=version_key, reverse=True):
         entries = []
@@ -299,7 +309,7 @@ def project_data(
                     "filename": dist.filename,
                     "size": int(dist.size),
                     "sha256": dist.sha256,
-                    "upload_time": _upload_time_of(dist, packages_dir),
+                    "upload_time": _upload_time_of(dist, folder, known),
                     "requires_python": dist.requires_python,
                     "yanked": yanked,
                     "yanked_reason": reason,
@@ -318,17 +328,32 @@ def project_data(
     uploads = [
         entry["upload_time"] for release in versions for entry in release["files"] if entry["upload_time"]
     ]
+    latest = latest_version(versions)
+    source = None
+    for release in versions:
+        if release["version"] == latest:
+            names = sorted(entry["filename"] for entry in release["files"])
+            source = next((name for name in names if name.endswith(".whl")), names[0])
     return {
         "data_version": _DATA_VERSION,
         "project": project,
-        "name": about.name if about and about.name else project,
-        "summary": about.summary if about else "",
-        "latest": latest_version(versions),
+        "name": project,
+        "summary": "",
+        "latest": latest,
         "last_upload": max(uploads) if uploads else None,
-        "description_html": description_html,
-        "description_source": description_source,
+        "description_html": "",
+        "description_source": source,
         "versions": versions,
     }
+
+
+def describe(data: dict[str, Any], about: About | None, description_html: str) -> dict[str, Any]:
+    """`data` with what its description source's metadata says: the name as spelled, summary, description."""
+    if about is not None:
+        data["name"] = about.name or data["project"]
+        data["summary"] = about.summary
+    data["description_html"] = description_html
+    return data
 
 
 def latest_version(versions: Sequence[Mapping[str, Any]]) -> str | None:
@@ -341,23 +366,6 @@ def latest_version(versions: Sequence[Mapping[str, Any]]) -> str | None:
 
 def summary_of(data: Mapping[str, Any]) -> dict[str, Any]:
     return {key: data[key] for key in ("project", "name", "summary", "latest", "last_upload")}
-
-
-def description_file(files: Sequence[Any]) -> Any | None:
-    """The file whose metadata describes the project: of the latest version, a wheel if there is one."""
-    if not files:
-        return None
-    by_version: dict[str, list[Any]] = {}
-    for dist in files:
-        by_version.setdefault(dist.version, []).append(dist)
-    releases = [
-        {"version": version, "yanked": all(_yank_of(d)[0] for d in dists)}
-        for version, dists in by_version.items()
-    ]
-    releases.sort(key=lambda release: version_key(release["version"]), reverse=True)
-    latest = latest_version(releases)
-    candidates = sorted(by_version[latest], key=lambda d: (not d.filename.endswith(".whl"), d.filename))
-    return candidates[0]
 
 
 # --- Rendering ----------------------------------------------------------------------------------------------
@@ -568,20 +576,25 @@ def update_project(
         if folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)
         return
-    previous = _read_json(folder / PAGE_DATA) or {}
-    source = description_file(files)
-    if previous.get("description_source") == source.filename:
-        about = About(previous["name"], previous["summary"], "", "")
-        description_html = previous["description_html"]
-    else:
+    data = project_data(project, files, packages_dir=packages_dir)
+    source = data["description_source"]
+    cached = _read_json(folder / DESCRIPTION)
+    if cached is None or cached.get("source") != source:
+        dist = next(d for d in files if d.filename == source)
         try:
-            about = parse_about(read_metadata(source))
+            about = parse_about(read_metadata(dist))
         except (OSError, ValueError) as exc:
-            about = None
-            description_html = f'<p class="muted">No description: {_e(exc)}</p>'
+            cached = {
+                "source": source,
+                "name": "",
+                "summary": "",
+                "html": f'<p class="muted">No description: {_e(exc)}</p>',
+            }
         else:
-            description_html = render_description(about.description, about.content_type)
-    data = project_data(project, files, about, description_html, source.filename, packages_dir=packages_dir)
+            html_text = render_description(about.description, about.content_type)
+            cached = {"source": source, "name": about.name, "summary": about.summary, "html": html_text}
+        _write_atomic(folder / DESCRIPTION, _json(cached))
+    describe(data, About(cached["name"], cached["summary"], "", ""), cached["html"])
     _write_atomic(folder / PAGE_DATA, _json(data))
     _write_if_changed(folder / SUMMARY, _json(summary_of(data)))
     _write_atomic(folder / PAGE, render_project_page(data, SERVER))

@@ -105,7 +105,7 @@ def test_project_page_lists_versions_newest_first_and_marks_yanked_ones() -> Non
         dist("pkg-1.9-py3-none-any.whl", requires_python=">=3.9"),
         dist("pkg-2.0rc1.tar.gz"),
     ]
-    data = browse.project_data("pkg", files, None, "", None)
+    data = browse.project_data("pkg", files)
     assert [release["version"] for release in data["versions"]] == ["2.0rc1", "1.10", "1.9", "1.0"]
     # The newest final release that is not yanked.
     assert data["latest"] == "1.9"
@@ -126,7 +126,7 @@ def test_project_page_lists_versions_newest_first_and_marks_yanked_ones() -> Non
 
 def test_a_single_yanked_file_is_marked_but_not_its_release() -> None:
     files = [dist("pkg-1.0.tar.gz", yanked=True), dist("pkg-1.0-py3-none-any.whl")]
-    data = browse.project_data("pkg", files, None, "", None)
+    data = browse.project_data("pkg", files)
     release = data["versions"][0]
     assert release["yanked"] is False
     assert [entry["yanked"] for entry in release["files"]] == [False, True]
@@ -136,7 +136,7 @@ def test_a_single_yanked_file_is_marked_but_not_its_release() -> None:
 
 def test_works_with_the_distfile_before_it_has_yank_fields() -> None:
     plain = indexgen.DistFile("pkg-1.0.tar.gz", "pkg", "1.0", "ab" * 32, 10)
-    data = browse.project_data("pkg", [plain], None, "", None)
+    data = browse.project_data("pkg", [plain])
     assert data["versions"][0]["yanked"] is False
     assert data["versions"][0]["files"][0]["upload_time"] is None
 
