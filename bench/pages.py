@@ -10,6 +10,8 @@ For each, a full generation (what the service does when it starts), timed once, 
 wheel of one project (a new latest version, so its description is rendered again) and `indexgen.generate` for
 that project, as the server does after an upload (the median is kept). All of it with the pages for people and
 again without them (the generator's hook replaced by one that does nothing), in this process, on this machine.
+Times are the process's CPU time, not wall time: the machine this ran on is shared, and its other load would
+otherwise swamp differences of a few hundred milliseconds.
 Writes bench/pages.json and prints the table of bench/README.md.
 """
 
@@ -78,9 +80,10 @@ def pages_for_people(enabled: bool) -> Iterator[None]:
 
 
 def timed(action: Callable[..., Any], *args: Any, **kwargs: Any) -> float:
-    started = time.perf_counter()
+    """CPU seconds of this process (what the generator costs; the machine's other load does not count)."""
+    started = time.process_time()
     action(*args, **kwargs)
-    return time.perf_counter() - started
+    return time.process_time() - started
 
 
 def measure_index(
