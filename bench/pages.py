@@ -17,20 +17,18 @@ Writes bench/pages.json and prints the table of bench/README.md.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import platform
 import statistics
 import tempfile
 import time
 import types
-import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from container import make_wheels
 from pyhost import indexgen
 
 BENCH = Path(__file__).resolve().parent
@@ -42,30 +40,11 @@ DESCRIPTION = (
 NO_PAGES = types.SimpleNamespace(
     update_project=lambda *args, **kwargs: None, update_front_page=lambda *args, **kwargs: None
 )
-WHEEL = b"Wheel-Version: 1.0\nGenerator: pyhost-bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
 
 
 def wheel(directory: Path, project: str, version: str) -> Path:
-    info = f"{project}-{version}.dist-info"
-    metadata = (
-        f"Metadata-Version: 2.1\nName: {project}\nVersion: {version}\nSummary: {project}, for the benchmark\n"
-        f"Requires-Python: >=3.8\nDescription-Content-Type: text/markdown\n\n{DESCRIPTION}"
-    )
-    files = {
-        f"{project}/__init__.py": f"VERSION = {version!r}\n".encode(),
-        f"{info}/METADATA": metadata.encode(),
-        f"{info}/WHEEL": WHEEL,
-    }
-    record = []
-    for name, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{name},sha256={digest},{len(data)}")
-    files[f"{info}/RECORD"] = ("\n".join([*record, f"{info}/RECORD,,"]) + "\n").encode()
-    path = directory / f"{project}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return path
+    more = f"Summary: {project}, for the benchmark\nDescription-Content-Type: text/markdown\n\n{DESCRIPTION}"
+    return make_wheels.wheel(directory, version, project, more)
 
 
 @contextmanager
