@@ -6,12 +6,12 @@ change, and served as files (nginx on the server, any file server or bucket for 
 
 The generator keeps a working directory, `<simple>/.browse/` (a dot name: never a project, never served as a
 simple page):
-    project/<project>/page.json     everything a project page shows, already escaped or sanitized
-    project/<project>/summary.json  its line on the front page (name, latest version, summary, last upload)
-    project/<project>/description.json  its description, rendered, and the file it comes from
-    project/<project>/index.html    the page, as the server serves it at /project/<project>/
-    projects.html                   the front page, as the server serves it at /
-    static/filter.js, style.css     the front page's filter (a local script; the page works without it)
+    project/<project>/page.json         what its page shows (raw text, escaped when rendered)
+    project/<project>/summary.json      its line on the front page (name, latest version, summary, upload)
+    project/<project>/description.json  its description, rendered and sanitized, and the file it is from
+    project/<project>/index.html        the page, as the server serves it at /project/<project>/
+    projects.html                       the front page, as the server serves it at /
+    static/filter.js, style.css         the front page's filter (a local script; the page works without it)
 Per change, only the changed project's data is rebuilt; the front page is rendered from the small summaries.
 A static target gets the same pages at its root (index.html, project/<project>/index.html, static/), rendered
 from the working directory with that target's index URL (`write_site`).
@@ -350,7 +350,9 @@ def project_data(
 def describe(data: dict[str, Any], about: About | None, description_html: str) -> dict[str, Any]:
     """`data` with what its description source's metadata says: the name as spelled, summary, description."""
     if about is not None:
-        data["name"] = about.name or data["project"]
+        # The name as its metadata spells it, unless that names another project (a page shows only its own).
+        same = re.sub(r"[-_.]+", "-", about.name).lower() == data["project"]
+        data["name"] = about.name if same else data["project"]
         data["summary"] = about.summary
     data["description_html"] = description_html
     return data

@@ -289,3 +289,11 @@ def test_write_site_puts_the_pages_at_a_static_targets_root(tmp_path: Path) -> N
     assert 'href="../../packages/pkg_a-1.0-py3-none-any.whl"' in project
     assert browse.SERVER_HOST not in project
     assert (tmp_path / "static" / "style.css").is_file()
+
+
+def test_a_description_naming_another_project_does_not_rename_the_page() -> None:
+    data = browse.project_data("pkg", [dist("pkg-1.0.tar.gz")])
+    browse.describe(data, browse.About("Totally_Official", "s", "", ""), "")
+    assert data["name"] == "pkg"
+    browse.describe(data, browse.About("PKG", "s", "", ""), "")
+    assert data["name"] == "PKG"
