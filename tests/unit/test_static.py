@@ -483,6 +483,7 @@ def test_cli_publish_and_list_print_what_happened(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "uploaded   pkg_a-1.0-py3-none-any.whl" in result.output
     assert "index URL: http://x/simple/" in result.output
+    assert "pages for people: http://x/\n" in result.output
     listing = runner.invoke(static_group, ["list", "--target", target])
     assert listing.output.splitlines() == [
         "pkg-a",
