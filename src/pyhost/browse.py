@@ -102,7 +102,8 @@ pre { background: #f3f5f7; padding: .6rem .8rem; overflow-x: auto; border-radius
 """
 
 FILTER_JS = """\
-// Filters the front page's list of projects as you type. The list is complete without this script.
+// Filters the front page's list of projects as you type (or from ?q= in its address, for a link to a
+// filtered list). The list is complete without this script.
 "use strict";
 document.addEventListener("DOMContentLoaded", function () {
   var box = document.getElementById("filter");
@@ -110,14 +111,17 @@ document.addEventListener("DOMContentLoaded", function () {
     return;
   }
   var rows = Array.prototype.slice.call(document.querySelectorAll("#projects tbody tr"));
-  box.hidden = false;
-  box.addEventListener("input", function () {
+  function apply() {
     var words = box.value.toLowerCase().split(/\\s+/).filter(Boolean);
     rows.forEach(function (row) {
       var text = row.getAttribute("data-search") || "";
       row.hidden = !words.every(function (word) { return text.indexOf(word) !== -1; });
     });
-  });
+  }
+  box.hidden = false;
+  box.value = new URLSearchParams(window.location.search).get("q") || "";
+  box.addEventListener("input", apply);
+  apply();
 });
 """
 ASSETS = {"filter.js": FILTER_JS, "style.css": STYLE}

@@ -197,6 +197,15 @@ def test_pages_for_people_in_headless_chromium(tmp_path: Path) -> None:
         # The filter box is shown by the page's own script: it ran, from the same origin, under the CSP.
         assert "hidden" not in box, box
 
+        # The filter, from ?q=: only the matching rows stay shown.
+        filtered = Dom(dump_dom(tmp_path, f"{base}/?q=BILLING%20api"))
+        shown = [
+            attrs["data-search"]
+            for attrs in filtered.all("tr")
+            if "data-search" in attrs and "hidden" not in attrs
+        ]
+        assert shown == ["billing-client billing-client client for the billing api"]
+
         page = Dom(dump_dom(tmp_path, f"{base}/project/billing-client/"))
         releases = [attrs["id"] for attrs in page.all("section") if "release" in (attrs.get("class") or "")]
         assert releases == ["v1.2", "v1.1", "v1.0"]
