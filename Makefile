@@ -27,9 +27,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,static,sandbox]'
 	@touch $@
 
-prereqs:  ## A Docker engine, the test images and the offline pyenv/CPython mirrors.
+prereqs:  ## A Docker engine, headless Chromium, the test images and the offline pyenv/CPython mirrors.
 	@mkdir -p $(ARTIFACTS)
 	scripts/ensure-docker
+	scripts/ensure-chromium
 	$(BIN)/python -m pyhost.testbed --log-dir $(ARTIFACTS)
 
 lint: venv

@@ -28,6 +28,7 @@ import fcntl
 import gzip
 import hashlib
 import html
+import importlib.util
 import json
 import os
 import re
@@ -39,6 +40,7 @@ import zipfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import BinaryIO, cast
 
 API_VERSION = "1.1"
@@ -724,6 +726,15 @@ def _generate(
                 _gzip_path(stale).unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 page_dir.rmdir()
+        # Pages for people (browse.py): this project's page, before its metadata files may go.
+        _for_people(
+            "update_project",
+            output_dir,
+            project,
+            files,
+            lambda d: _core_metadata_of(packages_dir / d.filename, metadata_dir),
+            packages_dir,
+        )
         listed = {dist.filename for dist in files}
         for gone in set(known) - listed:
             metadata_path_of(packages_dir / gone, metadata_dir).unlink(missing_ok=True)
@@ -732,7 +743,42 @@ def _generate(
     write_page(output_dir / HTML_PAGE, render_root_html(listed_projects), gzip_pages)
     write_page(output_dir / JSON_PAGE, render_root_json(listed_projects), gzip_pages)
     _record_skipped(output_dir, found, wanted, result.skipped)
+    _for_people("update_front_page", output_dir, listed_projects)
     return result
+
+
+def _for_people(step: str, *args: object) -> None:
+    """Run a step of the pages for people; a failure there never keeps the simple pages from being written."""
+    try:
+        getattr(_browse(), step)(*args)
+    except Exception as exc:  # hostile metadata must not block the index itself
+        print(f"indexgen: pages for people: {step} failed: {exc!r}", file=sys.stderr)
+
+
+def _browse() -> ModuleType:
+    """The pages for people: pyhost.browse, or the file next to this one (pyhost_browse.py on the server)."""
+    if __package__:
+        return importlib.import_module(f"{__package__}.browse")
+    loaded = sys.modules.get("pyhost_browse")
+    if loaded is None:
+        beside = Path(__file__).with_name("pyhost_browse.py")
+        if not beside.exists():
+            beside = beside.with_name("browse.py")
+        spec = importlib.util.spec_from_file_location("pyhost_browse", beside)
+        if spec is None or spec.loader is None:
+            raise ImportError("cannot load pyhost_browse.py next to the page generator")
+        loaded = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = loaded  # dataclasses look their module up while the class is made
+        spec.loader.exec_module(loaded)
+    return loaded
+
+
+def _core_metadata_of(path: Path, metadata_dir: Path | None) -> bytes:
+    """A wheel's metadata file, written when it was listed; an sdist's PKG-INFO, read from the archive."""
+    written = metadata_path_of(path, metadata_dir)
+    if path.name.endswith(".whl") and written.is_file():
+        return written.read_bytes()
+    return read_core_metadata(path)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 A target holds the same layout that `pyhost.indexgen` writes:
     packages/<file>, packages/<file>.metadata    the distributions and their wheels' core metadata
     simple/index.html, simple/<project>/...      PEP 503 HTML and PEP 691 JSON pages
+    index.html, project/<project>/, static/      pages for people (pyhost.browse), with the target's index URL
 
 Publishing never replaces a file (same name and same bytes counts as already published) and regenerates the
 pages of the affected projects from what the target holds, so publishing one package never drops another.
@@ -29,6 +30,7 @@ import contextlib
 import dataclasses
 import hashlib
 import importlib
+import json
 import os
 import random
 import re
@@ -44,7 +46,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from pyhost import indexgen
+from pyhost import browse, indexgen
 from pyhost.errors import PyhostError
 
 PACKAGES = "packages"
@@ -230,8 +232,21 @@ class FileTarget(Target):
             ) from exc
         if failure is not None:
             raise failure
+        self.write_site(_affected_projects(dists))
         report.projects, report.skipped = _affected_projects(dists), result.skipped
         return report
+
+    def write_site(self, projects: Sequence[str]) -> None:
+        """The pages for people at the target's root, from the generator's data, under its lock."""
+        simple = self.root / SIMPLE
+        site = browse.Site(self.index_url(), credentials=False)
+        try:
+            with indexgen.locked(simple / indexgen.LOCK_FILE):
+                root = json.loads((simple / indexgen.JSON_PAGE).read_bytes())
+                listed = [entry["name"] for entry in root["projects"]]
+                browse.write_site(simple, self.root, projects, listed, site)
+        except OSError as exc:
+            raise PyhostError(f"cannot write the pages for people in {self.root}: {exc}") from exc
 
     def _place(self, dist: LocalDist, packages: Path) -> bool:
         """Copy one file in under its final name without ever replacing one; False if it was already there."""
@@ -271,6 +286,7 @@ class _Listing:
 
     files: dict[str, dict[str, int]] = field(default_factory=dict)
     metadata: set[str] = field(default_factory=set)
+    uploaded: dict[str, str] = field(default_factory=dict)
 
 
 class S3Target(Target):
@@ -417,7 +433,11 @@ class S3Target(Target):
                 break
             (report.uploaded if placed else report.unchanged).append(dist.info.filename)
         try:
-            self._regenerate(_affected_projects(dists), {d.info.filename: d.info for d in dists})
+            self._regenerate(
+                _affected_projects(dists),
+                {d.info.filename: d.info for d in dists},
+                {d.info.filename: d.metadata for d in dists},
+            )
         except PyhostError:
             if failure is None:
                 raise
@@ -474,6 +494,7 @@ class S3Target(Target):
                 except indexgen.InvalidDistribution:
                     continue
                 listing.files.setdefault(project, {})[name] = int(entry["Size"])
+                listing.uploaded[name] = entry["LastModified"].strftime("%Y-%m-%dT%H:%M:%SZ")
         return listing
 
     def _list_page_dirs(self) -> set[str]:
@@ -494,8 +515,14 @@ class S3Target(Target):
             self.key(*parts, indexgen.JSON_PAGE): "json",
         }
 
-    def _regenerate(self, projects: Sequence[str], known: dict[str, indexgen.DistFile]) -> None:
-        """Project pages first, then the root, which lists only projects whose pages exist."""
+    def _regenerate(
+        self,
+        projects: Sequence[str],
+        known: dict[str, indexgen.DistFile],
+        metadata: dict[str, bytes] | None = None,
+    ) -> None:
+        """Project pages first, then the root, which lists only projects whose pages exist; then the same for
+        the pages for people. `metadata` holds the core metadata of files at hand (for descriptions)."""
         with self._errors("regenerating the index pages"):
             for project in projects:
                 self._swap_pages(
@@ -503,6 +530,24 @@ class S3Target(Target):
                     lambda listing, p=project: self._render_project(p, listing, known),
                 )
             self._swap_pages(self._page_keys(None), self._render_root)
+        with self._errors("writing the pages for people"):
+            descriptions = _Descriptions(self, dict(metadata or {}))
+            summaries: dict[str, dict[str, Any]] = {}
+            for project in projects:
+                self._swap_pages(
+                    self._browse_keys(project),
+                    lambda listing, p=project: self._render_browse_project(
+                        p, listing, known, descriptions, summaries
+                    ),
+                )
+            self._update_summaries(summaries)
+            for name, text in browse.ASSETS.items():
+                content_type = "text/css" if name.endswith(".css") else "text/javascript"
+                key = self.key(browse.STATIC_DIR, name)
+                self.client.put_object(
+                    Bucket=self.bucket, Key=key, Body=text.encode(), ContentType=content_type
+                )
+            self._swap_pages(self._browse_keys(None), self._render_front_page)
 
     def _swap_pages(self, keys: dict[str, str], render: Callable[[_Listing], dict[str, bytes]]) -> None:
         """Compare-and-swap each page in `keys` against a listing taken after reading its ETag."""
@@ -534,6 +579,16 @@ class S3Target(Target):
     def _render_project(
         self, project: str, listing: _Listing, known: dict[str, indexgen.DistFile]
     ) -> dict[str, bytes]:
+        files = self._project_files(project, listing, known)
+        return {
+            "html": indexgen.render_project_html(project, files, FILES_URL_PREFIX),
+            "json": indexgen.render_project_json(project, files, FILES_URL_PREFIX),
+        }
+
+    def _project_files(
+        self, project: str, listing: _Listing, known: dict[str, indexgen.DistFile]
+    ) -> list[indexgen.DistFile]:
+        """The files of `project` in `listing`, described from its JSON page, `known`, or the bucket."""
         page = self._get(self.key(SIMPLE, project, indexgen.JSON_PAGE))
         cached = {**indexgen.files_from_json(page[0] if page else None, project), **known}
         files = []
@@ -546,14 +601,59 @@ class S3Target(Target):
             if filename + indexgen.METADATA_SUFFIX not in listing.metadata:
                 info = dataclasses.replace(info, core_metadata_sha256=None)
             files.append(info)
-        return {
-            "html": indexgen.render_project_html(project, files, FILES_URL_PREFIX),
-            "json": indexgen.render_project_json(project, files, FILES_URL_PREFIX),
-        }
+        return files
 
     def _render_root(self, listing: _Listing) -> dict[str, bytes]:
         projects = sorted(set(listing.files) & self._list_page_dirs())
         return {"html": indexgen.render_root_html(projects), "json": indexgen.render_root_json(projects)}
+
+    # The pages for people (pyhost.browse): project/<project>/ and the front page at the target's root, and
+    # the front page's lines of every project in one object, simple/.browse/summaries.json, so that a publish
+    # reads one object instead of one per project. Each is a compare-and-swap, like the simple pages.
+
+    def _browse_keys(self, project: str | None) -> dict[str, str]:
+        parts = (browse.PROJECTS_DIR, project) if project else ()
+        keys = {self.key(*parts, browse.PAGE): "html"}
+        if parts or self.prefix:
+            keys[self.key(*parts, "")] = "html"
+        return keys
+
+    def _render_browse_project(
+        self,
+        project: str,
+        listing: _Listing,
+        known: dict[str, indexgen.DistFile],
+        descriptions: _Descriptions,
+        summaries: dict[str, dict[str, Any]],
+    ) -> dict[str, bytes]:
+        files = self._project_files(project, listing, known)
+        data = browse.project_data(project, files, upload_times=listing.uploaded)
+        if data["description_source"]:
+            browse.describe(data, *descriptions.of(data["description_source"]))
+        summaries[project] = browse.summary_of(data)
+        return {"html": browse.render_project_page(data, browse.Site(self.index_url(), credentials=False))}
+
+    def _update_summaries(self, summaries: dict[str, dict[str, Any]]) -> None:
+        key = self.key(SIMPLE, browse.WORK_DIR, SUMMARIES)
+        for attempt in range(PAGE_ATTEMPTS):
+            current = self._get(key)
+            merged = _json_object(current[0]) if current else {}
+            merged.update(summaries)
+            body = (json.dumps(merged, sort_keys=True) + "\n").encode()
+            if self._put_if(key, body, current[1] if current else None, ContentType="application/json"):
+                return
+            time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter, not security
+        raise PyhostError(
+            f"gave up updating the pages for people in {self.describe()} after {PAGE_ATTEMPTS} attempts "
+            "because other publishes kept changing them; run the same publish again to finish"
+        )
+
+    def _render_front_page(self, listing: _Listing) -> dict[str, bytes]:
+        stored = self._get(self.key(SIMPLE, browse.WORK_DIR, SUMMARIES))
+        summaries = _json_object(stored[0]) if stored else {}
+        listed = set(listing.files) & self._list_page_dirs()
+        lines = [summary for project, summary in summaries.items() if project in listed]
+        return {"html": browse.render_front_page(lines, browse.Site(self.index_url(), credentials=False))}
 
     def _describe_remote(self, project: str, filename: str, size: int) -> indexgen.DistFile | None:
         """Describe a file no page describes yet: from what its uploader recorded, else by reading it."""
@@ -590,6 +690,54 @@ class S3Target(Target):
         with self._errors("listing the packages"):
             listing = self._list_packages()
         return [name for sizes in listing.files.values() for name in sizes]
+
+
+SUMMARIES = "summaries.json"
+
+
+class _Descriptions:
+    """Descriptions of a bucket's projects, rendered once per file they come from during one publish."""
+
+    def __init__(self, target: S3Target, metadata: dict[str, bytes]) -> None:
+        self._target = target
+        self._metadata = metadata
+        self._rendered: dict[str, tuple[browse.About | None, str]] = {}
+
+    def of(self, filename: str) -> tuple[browse.About | None, str]:
+        if filename not in self._rendered:
+            data = self._metadata.get(filename) or self._fetch(filename)
+            if data is None:
+                self._rendered[filename] = (None, "")
+            else:
+                about = browse.parse_about(data)
+                self._rendered[filename] = (
+                    about,
+                    browse.render_description(about.description, about.content_type),
+                )
+        return self._rendered[filename]
+
+    def _fetch(self, filename: str) -> bytes | None:
+        """The file's core metadata: its .metadata object (wheels), else read from the file itself."""
+        target = self._target
+        key = target.key(PACKAGES, filename)
+        stored = target._get(key + indexgen.METADATA_SUFFIX)
+        if stored is not None:
+            return stored[0]
+        with tempfile.TemporaryDirectory() as scratch:
+            local = Path(scratch) / filename
+            target.client.download_file(target.bucket, key, str(local))
+            try:
+                return indexgen.read_core_metadata(local)
+            except indexgen.InvalidDistribution:
+                return None
+
+
+def _json_object(data: bytes) -> dict[str, Any]:
+    try:
+        loaded = json.loads(data)
+    except ValueError:
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def _import_boto(module: str) -> Any:

@@ -108,6 +108,7 @@ def publish(
         click.echo(f"warning: left {name} out of the pages: {reason}", err=True)
     click.echo(f"pages updated for: {', '.join(report.projects)}")
     click.echo(f"index URL: {report.index_url}")
+    click.echo(f"pages for people: {report.index_url.removesuffix('simple/')}")
     for line in destination.pip_hint(report.projects):
         click.echo(line)
 

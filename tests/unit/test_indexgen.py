@@ -497,6 +497,8 @@ def test_runs_as_a_standalone_script_without_site_packages(tmp_path: Path) -> No
     helpers.build_sdist(packages, "pkg-b", "1.0")
     script = tmp_path / "indexgen.py"
     script.write_bytes(INDEXGEN.read_bytes())
+    # As on the server: the pages for people come from the file next to it.
+    (tmp_path / "pyhost_browse.py").write_bytes(INDEXGEN.with_name("browse.py").read_bytes())
     command = [
         sys.executable,
         "-S",
@@ -511,6 +513,11 @@ def test_runs_as_a_standalone_script_without_site_packages(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     assert "wrote pages for 2 project(s)" in result.stdout
     assert set(Anchors((simple / "index.html").read_bytes()).links) == {"pkg-a", "pkg-b"}
+    front = Anchors((simple / ".browse" / "projects.html").read_bytes()).links
+    assert {name: front[name]["href"] for name in ("pkg-a", "pkg-b")} == {
+        "pkg-a": "project/pkg-a/",
+        "pkg-b": "project/pkg-b/",
+    }
 
     missing = subprocess.run(
         [sys.executable, "-S", "-I", str(script), "--packages-dir", str(tmp_path / "nope"), "--output", "x"],

@@ -24,6 +24,7 @@ from pyhost.errors import PyhostError
 from pyhost.static import FileTarget, S3Target
 from pyhost.static_cli import static as static_group
 from tests.integration import conftest_static as helpers
+from tests.unit.test_browse import XSS_MARKDOWN, wheel_with_metadata
 
 BUCKET = "unit-bucket"
 
@@ -302,15 +303,24 @@ def test_s3_publish_writes_files_metadata_and_pages_under_both_keys(
     report = s3_target().publish(wheel + dists("pkg-a", "1.0", sdist=True))
     assert report.uploaded == ["pkg_a-1.0-py3-none-any.whl", "pkg_a-1.0.tar.gz"]
     assert sorted(s3_keys(s3)) == [
+        # The pages for people.
+        "team/pypi/",
+        "team/pypi/index.html",
+        # The index.
         "team/pypi/packages/pkg_a-1.0-py3-none-any.whl",
         "team/pypi/packages/pkg_a-1.0-py3-none-any.whl.metadata",
         "team/pypi/packages/pkg_a-1.0.tar.gz",
+        "team/pypi/project/pkg-a/",
+        "team/pypi/project/pkg-a/index.html",
         "team/pypi/simple/",
+        "team/pypi/simple/.browse/summaries.json",
         "team/pypi/simple/index.html",
         "team/pypi/simple/index.v1+json",
         "team/pypi/simple/pkg-a/",
         "team/pypi/simple/pkg-a/index.html",
         "team/pypi/simple/pkg-a/index.v1+json",
+        "team/pypi/static/filter.js",
+        "team/pypi/static/style.css",
     ]
     page = s3_body(s3, "simple/pkg-a/index.html")
     assert page == s3_body(s3, "simple/pkg-a/")
@@ -473,6 +483,7 @@ def test_cli_publish_and_list_print_what_happened(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "uploaded   pkg_a-1.0-py3-none-any.whl" in result.output
     assert "index URL: http://x/simple/" in result.output
+    assert "pages for people: http://x/\n" in result.output
     listing = runner.invoke(static_group, ["list", "--target", target])
     assert listing.output.splitlines() == [
         "pkg-a",
@@ -515,3 +526,36 @@ def test_unreachable_host_is_one_line(
     errors = [line for line in result.stderr.splitlines() if line.startswith("pyhost: error:")]
     assert len(errors) == 1
     assert errors[0].startswith("pyhost: error: host theviji (127.0.0.1) is unreachable: ")
+
+
+def test_s3_pages_for_people_list_every_project_from_one_summary_object(
+    s3: Any, tmp_path: Path, dists: Callable[..., Any]
+) -> None:
+    folder = tmp_path / "described"
+    folder.mkdir()
+    described = wheel_with_metadata(
+        folder,
+        "pkg-a",
+        "1.0",
+        "Summary: the A package\nDescription-Content-Type: text/markdown",
+        XSS_MARKDOWN,
+    )
+    target = s3_target()
+    target.publish(static.load_distributions([described]))
+    target.publish(dists("pkg-b", "2.0"))
+    # An older release: the description still comes from 1.0, read back from its .metadata in the bucket.
+    target.publish(dists("pkg-a", "0.9"))
+
+    front = s3_body(s3, "index.html").decode()
+    assert front == s3_body(s3, "").decode()
+    assert re.findall(r'href="(project/[^"]+)"', front) == ["project/pkg-a/", "project/pkg-b/"]
+    assert "the A package" in front and "test package pkg-b" in front
+    page = s3_body(s3, "project/pkg-a/index.html").decode()
+    assert page == s3_body(s3, "project/pkg-a/").decode()
+    assert f"pip install --index-url {target.index_url()} pkg-a" in page
+    assert re.findall(r'id="v(\d[^"]*)"', page) == ["1.0", "0.9"]
+    assert "<h1" in page and "Hostile" in page and "<script>document" not in page
+    assert 'href="../../packages/pkg_a-0.9-py3-none-any.whl"' in page
+    assert re.search(r'<time datetime="\d{4}-\d\d-\d\dT', page)
+    head = s3.head_object(Bucket=BUCKET, Key="team/pypi/static/filter.js")
+    assert head["ContentType"] == "text/javascript"
