@@ -31,6 +31,11 @@ def roles_dir() -> Path:
     return content_root() / "roles"
 
 
+def modules_dir() -> Path:
+    """Where Ansible finds pyhost's own modules (ANSIBLE_LIBRARY): pyhost_files, used by every role."""
+    return content_root() / "plugins" / "modules"
+
+
 def example_inventory() -> Path:
     return content_root() / "inventory"
 

@@ -226,6 +226,9 @@ def envvars(workspace: Workspace) -> dict[str, str]:
     """The environment ansible-playbook runs with: our roles, and safe defaults the user may override."""
     env = {
         "ANSIBLE_ROLES_PATH": str(content.roles_dir()),
+        "ANSIBLE_LIBRARY": os.pathsep.join(
+            [str(content.modules_dir()), *filter(None, [os.environ.get("ANSIBLE_LIBRARY")])]
+        ),
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_DISPLAY_SKIPPED_HOSTS": "False",
         # ansible-playbook and its modules run from the same Python as pyhost (a virtualenv's bin/ need
