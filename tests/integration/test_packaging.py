@@ -52,6 +52,8 @@ def test_wheel_installs_into_a_fresh_venv_and_finds_its_playbooks(tmp_path: Path
     assert site.is_file() and str(site).startswith(str(venv)), site
     assert (roles / "common/tasks/main.yml").is_file()
     assert (roles / "pyhost/defaults/main.yml").is_file()  # the shared facts every role depends on
+    module = roles.parent / "plugins/modules/pyhost_files.py"  # a copy of the link's target, found by Ansible
+    assert not module.is_symlink() and "def main()" in module.read_text()
     assert "hosts: index_servers" in site.read_text()
 
     # No sandbox extra here: `pyhost sandbox up` says in one line what to install, and makes nothing.
