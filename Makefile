@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 ARTIFACTS ?= artifacts
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo check lint unit prereqs venv clean
+.PHONY: test demo check lint unit prereqs venv clean role-docs
 
 test: venv prereqs lint  ## Everything CI runs: lint, unit tests, molecule scenarios and integration tests.
 	$(BIN)/pytest -ra tests
@@ -40,6 +40,9 @@ lint: venv
 
 unit: venv
 	$(BIN)/pytest -ra -m "not integration" tests
+
+role-docs: venv  ## Write the option tables of roles/*/README.md from their meta/argument_specs.yml.
+	$(BIN)/python scripts/role_docs.py
 
 clean:
 	rm -rf $(VENV) $(ARTIFACTS) dist build

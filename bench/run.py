@@ -259,7 +259,7 @@ class Bench:
         ca = self.workspace / ".sandbox" / "ca.pem"
         self.copy_in(ca, f"{WORK}/ca.pem")
         python = f"/opt/pyenv/versions/{self.sh('ls /opt/pyenv/versions | head -1').strip()}/bin/python3"
-        # The seed's password file: SHA-1, as `htpasswd -s` writes it.
+        # The seed's password file: SHA-1, as `htpasswd -s` writes it (S324: the seed's scheme, measured).
         digest = hashlib.sha1(self.credentials["bench-publisher:password"].encode()).digest()  # noqa: S324
         htaccess = "{SHA}" + base64.b64encode(digest).decode()
         self.sh(f"""

@@ -107,11 +107,6 @@ def normalize(name: str) -> str:
     return _SEPARATORS.sub("-", name).lower()
 
 
-def is_distribution_name(filename: str) -> bool:
-    """Whether the name ends like a wheel or an sdist (cheap pre-filter before `parse_filename`)."""
-    return filename.endswith((".whl", *SDIST_SUFFIXES))
-
-
 def parse_filename(filename: str) -> tuple[str, str]:
     """(normalized project, version) from a wheel or sdist filename; InvalidDistribution otherwise."""
     if "/" in filename or "\\" in filename or filename.startswith("."):

@@ -184,6 +184,20 @@ def _conflict(filename: str, target: Target) -> PyhostError:
     )
 
 
+def _stage(dist: LocalDist, stage: Path, packages: Path) -> Path:
+    """A durable copy of DIST in the staging directory, readable by the web server that serves packages/."""
+    staged = stage / dist.info.filename
+    try:
+        with staged.open("xb") as out, dist.path.open("rb") as source:
+            shutil.copyfileobj(source, out, 1024 * 1024)
+            out.flush()
+            os.fsync(out.fileno())
+        staged.chmod(0o644)
+    except OSError as exc:
+        raise PyhostError(f"cannot write {packages / dist.info.filename}: {exc.strerror}") from exc
+    return staged
+
+
 class FileTarget(Target):
     """A directory, served by any static web server (or read by pip through file://)."""
 
@@ -198,43 +212,34 @@ class FileTarget(Target):
         return self.root.as_uri()
 
     def publish(self, dists: Sequence[LocalDist]) -> PublishReport:
+        # The server's algorithm (indexgen.add_files, as `--host` runs it): the files are copied into a
+        # dot-directory of packages/, which no page lists, then linked into place, never replacing a file, and
+        # their projects' pages regenerated under the pages' lock, also after a failure.
         packages = self.root / PACKAGES
-        report = PublishReport(self.index_url())
-        new = []
-        for dist in dists:
-            existing = packages / dist.info.filename
-            if not existing.exists():
-                new.append(dist)
-            elif indexgen.sha256_of(existing) == dist.info.sha256:
-                report.unchanged.append(dist.info.filename)
-            else:
-                raise _conflict(dist.info.filename, self)
         try:
             packages.mkdir(parents=True, exist_ok=True)
+            stage = Path(tempfile.mkdtemp(prefix=".pyhost-incoming-", dir=packages))
         except OSError as exc:
             raise PyhostError(f"cannot create {packages}: {exc.strerror}") from exc
-        failure: PyhostError | None = None
-        for dist in new:
-            try:
-                placed = self._place(dist, packages)
-            except PyhostError as exc:
-                failure = exc
-                break
-            (report.uploaded if placed else report.unchanged).append(dist.info.filename)
-        # Pages are regenerated even after a failure, so that the files that did land are listed.
         try:
-            result = indexgen.generate(
-                packages, self.root / SIMPLE, _affected_projects(dists), FILES_URL_PREFIX
-            )
+            staged = [_stage(dist, stage, packages) for dist in dists]
+            done = indexgen.add_files(packages, self.root / SIMPLE, staged, FILES_URL_PREFIX)
+        except indexgen.Conflict as exc:
+            raise _conflict(str(exc), self) from None
+        except indexgen.InvalidDistribution as exc:
+            raise PyhostError(f"cannot publish to {self.describe()}: {exc}") from exc
         except OSError as exc:
-            raise failure or PyhostError(
-                f"cannot write the index pages in {self.root / SIMPLE}: {exc}"
-            ) from exc
-        if failure is not None:
-            raise failure
+            raise PyhostError(f"cannot write the index in {self.root}: {exc}") from exc
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
         self.write_site(_affected_projects(dists))
-        report.projects, report.skipped = _affected_projects(dists), result.skipped
-        return report
+        return PublishReport(
+            self.index_url(),
+            uploaded=done.added,
+            unchanged=done.unchanged,
+            projects=_affected_projects(dists),
+            skipped=done.skipped,
+        )
 
     def write_site(self, projects: Sequence[str]) -> None:
         """The pages for people at the target's root, from the generator's data, under its lock."""
@@ -247,28 +252,6 @@ class FileTarget(Target):
                 browse.write_site(simple, self.root, projects, listed, site)
         except OSError as exc:
             raise PyhostError(f"cannot write the pages for people in {self.root}: {exc}") from exc
-
-    def _place(self, dist: LocalDist, packages: Path) -> bool:
-        """Copy one file in under its final name without ever replacing one; False if it was already there."""
-        name = dist.info.filename
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=packages)
-        try:
-            with os.fdopen(fd, "wb") as out, dist.path.open("rb") as source:
-                shutil.copyfileobj(source, out, 1024 * 1024)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(tmp, 0o644)
-            os.link(tmp, packages / name)
-        except FileExistsError:
-            if indexgen.sha256_of(packages / name) != dist.info.sha256:
-                raise _conflict(name, self) from None
-            return False
-        except OSError as exc:
-            raise PyhostError(f"cannot write {packages / name}: {exc.strerror}") from exc
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-        return True
 
     def filenames(self) -> list[str]:
         if not self.root.is_dir():
