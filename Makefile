@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 ARTIFACTS ?= artifacts
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo check lint unit prereqs venv clean
+.PHONY: test demo check lint unit prereqs venv clean role-docs
 
 test: venv prereqs lint  ## Everything CI runs: lint, unit tests, molecule scenarios and integration tests.
 	$(BIN)/pytest -ra tests
@@ -27,9 +27,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,static,sandbox]'
 	@touch $@
 
-prereqs:  ## A Docker engine, the test images and the offline pyenv/CPython mirrors.
+prereqs:  ## A Docker engine, headless Chromium, the test images and the offline pyenv/CPython mirrors.
 	@mkdir -p $(ARTIFACTS)
 	scripts/ensure-docker
+	scripts/ensure-chromium
 	$(BIN)/python -m pyhost.testbed --log-dir $(ARTIFACTS)
 
 lint: venv
@@ -39,6 +40,9 @@ lint: venv
 
 unit: venv
 	$(BIN)/pytest -ra -m "not integration" tests
+
+role-docs: venv  ## Write the option tables of roles/*/README.md from their meta/argument_specs.yml.
+	$(BIN)/python scripts/role_docs.py
 
 clean:
 	rm -rf $(VENV) $(ARTIFACTS) dist build

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py [--workspace DIR] [--sizes 100,1000,10000] [--duration 10] [--soak 60]
                                   [--cached-python | --host-image IMAGE] [--keep]
+    .venv/bin/python bench/run.py --pages [--repeat 7]    # the pages for people, locally: bench/pages.py
 
 Everything runs in the sandbox (`pyhost sandbox up`, `pyhost provision --host sandbox`); wrk runs inside the
 sandbox host and talks to nginx over loopback with TLS, so the numbers are the server's, not docker's network.
@@ -42,6 +43,7 @@ from typing import Any
 
 from rich.console import Console
 
+import pages
 from pyhost import images, sandbox, users
 
 BENCH = Path(__file__).resolve().parent
@@ -257,7 +259,7 @@ class Bench:
         ca = self.workspace / ".sandbox" / "ca.pem"
         self.copy_in(ca, f"{WORK}/ca.pem")
         python = f"/opt/pyenv/versions/{self.sh('ls /opt/pyenv/versions | head -1').strip()}/bin/python3"
-        # The seed's password file: SHA-1, as `htpasswd -s` writes it.
+        # The seed's password file: SHA-1, as `htpasswd -s` writes it (S324: the seed's scheme, measured).
         digest = hashlib.sha1(self.credentials["bench-publisher:password"].encode()).digest()  # noqa: S324
         htaccess = "{SHA}" + base64.b64encode(digest).decode()
         self.sh(f"""
@@ -657,6 +659,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="only time provisioning: the first run and three no-op runs (bench/provisioning.json)",
     )
+    parser.add_argument(
+        "--pages",
+        action="store_true",
+        help="only time what the pages for people add to the page generator, locally (bench/pages.py)",
+    )
+    parser.add_argument("--repeat", type=int, default=7, help="with --pages: uploads per cell (median kept)")
     return parser.parse_args(argv)
 
 
@@ -666,5 +674,7 @@ if __name__ == "__main__":
         print(render_tables(json.loads(Path(arguments.render).read_text())))
     elif arguments.provisioning:
         Bench(arguments).provisioning_only()
+    elif arguments.pages:
+        pages.main(arguments.repeat)
     else:
         Bench(arguments).main()

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from pyhost import __version__, clientconfig, content, runner, sandbox, status, users, workspace
 from pyhost.errors import PyhostError
+from pyhost.static_cli import static
 from pyhost.workspace import Workspace
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
@@ -132,8 +133,8 @@ def init(
 ) -> None:
     """Create a workspace for one server.
 
-    Scaffolds the inventory (hosts.yml, group_vars, host_vars, ansible.cfg) from the example. It never
-    overwrites an existing workspace.
+    Scaffolds the inventory (hosts.yml, group_vars, host_vars) from the example. It never overwrites an
+    existing workspace. An ansible.cfg you add to the workspace is used by every command.
     """
     if directory and inventory and Path(directory) != Path(inventory):
         raise click.UsageError("give the workspace directory either as DIR or as --inventory, not both")
@@ -781,10 +782,4 @@ def sandbox_prepare(offline: bool | None, inventory: str | None) -> None:
 
 # Commands written elsewhere --------------------------------------------------------------------------
 
-try:
-    from pyhost.static_cli import static
-except ModuleNotFoundError as exc:  # the module is optional; an import error inside it is a real bug
-    if exc.name != "pyhost.static_cli":
-        raise
-else:
-    main.add_command(static)
+main.add_command(static)

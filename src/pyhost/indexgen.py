@@ -36,18 +36,20 @@ import fcntl
 import gzip
 import hashlib
 import html
+import importlib.util
 import json
 import os
 import re
+import struct
 import sys
 import tarfile
-import tempfile
 import urllib.parse
 import zipfile
-import zlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
+from typing import BinaryIO, cast
 
 API_VERSION = "1.1"
 HTML_PAGE = "index.html"
@@ -60,8 +62,15 @@ MAX_RECORD_BYTES = 64 * 1024
 MAX_YANK_REASON = 1000
 UTC = datetime.timezone.utc  # noqa: UP017 - datetime.UTC is new in 3.11; the server's Python may be older
 DEFAULT_FILES_URL_PREFIX = "../../packages/"
+SKIPPED_FILE = ".skipped.json"
 SDIST_SUFFIXES = (".tar.gz", ".zip")
-MAX_METADATA_BYTES = 16 * 1024 * 1024
+# Limits on what reading one file may cost, far above what real distributions need: every file is hostile
+# until read, and one file must never stall or break the pages of all the others.
+MAX_METADATA_BYTES = 1024 * 1024
+MAX_METADATA_HEADERS = 10_000
+MAX_ZIP_MEMBERS = 50_000
+MAX_TAR_MEMBERS = 10_000
+MAX_TAR_BYTES = 256 * 1024 * 1024
 
 # PEP 440's grammar, as published in the PEP's appendix (and used by `packaging`).
 _VERSION = re.compile(
@@ -221,11 +230,6 @@ def normalize(name: str) -> str:
     return _SEPARATORS.sub("-", name).lower()
 
 
-def is_distribution_name(filename: str) -> bool:
-    """Whether the name ends like a wheel or an sdist (cheap pre-filter before `parse_filename`)."""
-    return filename.endswith((".whl", *SDIST_SUFFIXES))
-
-
 def parse_filename(filename: str) -> tuple[str, str]:
     """(normalized project, version) from a wheel or sdist filename; InvalidDistribution otherwise."""
     if "/" in filename or "\\" in filename or filename.startswith("."):
@@ -250,6 +254,18 @@ def parse_filename(filename: str) -> tuple[str, str]:
     return normalize(name), version
 
 
+_CONTROL_CHARACTERS = {
+    **{code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0)]},
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped, so that a file name cannot start a forged log line."""
+    return text.translate(_CONTROL_CHARACTERS)
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as stream:
@@ -259,7 +275,13 @@ def sha256_of(path: Path) -> str:
 
 
 def read_core_metadata(path: Path) -> bytes:
-    """The METADATA of a wheel or the PKG-INFO of an sdist, read without extracting anything."""
+    """The METADATA of a wheel or the PKG-INFO of an sdist, read without extracting anything.
+
+    Whatever is wrong inside the archive raises InvalidDistribution: the archive modules raise many types on
+    hostile input (RuntimeError for an encrypted member, NotImplementedError for an unknown compression,
+    UnicodeDecodeError for a bad member name, struct.error, ...). Only a file that cannot be opened at all
+    raises OSError.
+    """
     filename = path.name
     project, _ = parse_filename(filename)
     try:
@@ -268,40 +290,101 @@ def read_core_metadata(path: Path) -> bytes:
         if filename.endswith(".zip"):
             return _zip_sdist_metadata(path)
         return _tar_sdist_metadata(path)
+    except InvalidDistribution as exc:
+        if str(exc).startswith(filename):
+            raise
+        raise InvalidDistribution(f"{filename}: {exc}") from exc
     except (FileNotFoundError, PermissionError, IsADirectoryError):
         raise
-    except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError) as exc:
-        raise InvalidDistribution(f"{filename} is not a readable archive ({exc})") from exc
+    except Exception as exc:
+        raise InvalidDistribution(
+            f"{filename} is not a readable archive ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _wheel_metadata(path: Path, project: str) -> bytes:
-    with zipfile.ZipFile(path) as archive:
-        for name in archive.namelist():
-            top = _top_level_dir(name, "METADATA")
+    with path.open("rb") as stream, _bounded_zip(stream) as archive:
+        for info in archive.infolist():
+            top = _top_level_dir(info.filename, "METADATA")
             if top is not None and top.endswith(".dist-info"):
                 dist_name = top[: -len(".dist-info")].rpartition("-")[0]
                 if normalize(dist_name) == project:
-                    return _bounded_read(archive.getinfo(name).file_size, lambda n=name: archive.read(n))
+                    return _bounded_read(info.file_size, lambda n, i=info: archive.open(i).read(n))
     raise InvalidDistribution(
         f"{path.name} has no {project}-*.dist-info/METADATA, so it is not a valid wheel"
     )
 
 
 def _zip_sdist_metadata(path: Path) -> bytes:
-    with zipfile.ZipFile(path) as archive:
-        for name in archive.namelist():
-            if _top_level_dir(name, "PKG-INFO") is not None:
-                return _bounded_read(archive.getinfo(name).file_size, lambda n=name: archive.read(n))
+    with path.open("rb") as stream, _bounded_zip(stream) as archive:
+        for info in archive.infolist():
+            if _top_level_dir(info.filename, "PKG-INFO") is not None:
+                return _bounded_read(info.file_size, lambda n, i=info: archive.open(i).read(n))
     raise InvalidDistribution(f"{path.name} has no top-level */PKG-INFO, so it is not a valid sdist")
 
 
+_CENTRAL_HEADER = struct.Struct("<4s24xHHH12x")  # signature; name, extra and comment lengths (46 bytes)
+
+
+def _bounded_zip(stream: BinaryIO) -> zipfile.ZipFile:
+    """A ZipFile over `stream`, once its central directory is known to hold at most MAX_ZIP_MEMBERS entries.
+
+    ZipFile parses the whole central directory when it opens (a 100 MB file can hold two million entries),
+    so the entries are counted first by walking their fixed-size headers, stopping at the limit. The walk
+    starts where ZipFile will start, found by zipfile's own reading of the end record.
+    """
+    end = zipfile._EndRecData(stream)  # private, but exactly what ZipFile reads
+    if end is not None:
+        size = end[zipfile._ECD_SIZE]
+        start = end[zipfile._ECD_LOCATION] - size
+        if end[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64:
+            start -= zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator
+        stream.seek(max(start, 0))
+        walked = count = 0
+        while walked < size:
+            header = stream.read(_CENTRAL_HEADER.size)
+            if len(header) < _CENTRAL_HEADER.size or header[:4] != zipfile.stringCentralDir:
+                break  # ZipFile says what is wrong
+            count += 1
+            if count > MAX_ZIP_MEMBERS:
+                raise InvalidDistribution(f"the archive has more than {MAX_ZIP_MEMBERS} members")
+            rest = sum(_CENTRAL_HEADER.unpack(header)[1:])
+            stream.seek(rest, os.SEEK_CUR)
+            walked += _CENTRAL_HEADER.size + rest
+        stream.seek(0)
+    return zipfile.ZipFile(stream)
+
+
+class _LimitedReader:
+    """A read-only stream that refuses to give more than `limit` bytes in all."""
+
+    def __init__(self, stream: BinaryIO, limit: int) -> None:
+        self._stream = stream
+        self._left = limit
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0 or size > self._left:
+            raise InvalidDistribution(f"it unpacks to more than {MAX_TAR_BYTES} bytes before its PKG-INFO")
+        data = self._stream.read(size)
+        self._left -= len(data)
+        return data
+
+
 def _tar_sdist_metadata(path: Path) -> bytes:
-    with tarfile.open(path, "r:gz") as archive:
-        for member in archive:
-            if _top_level_dir(member.name, "PKG-INFO") is not None and member.isfile():
-                stream = archive.extractfile(member)
-                if stream is not None:
-                    return _bounded_read(member.size, stream.read)
+    # A stream ("r|"): members are read as they come and reading stops at PKG-INFO or at a limit, instead of
+    # indexing the whole archive first. Decompressed bytes are counted before tarfile gets them.
+    with path.open("rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+        limited = _LimitedReader(cast(BinaryIO, unzipped), MAX_TAR_BYTES)
+        with tarfile.open(fileobj=cast(BinaryIO, limited), mode="r|") as archive:
+            for count, member in enumerate(archive, start=1):
+                if count > MAX_TAR_MEMBERS:
+                    raise InvalidDistribution(f"no PKG-INFO in the first {MAX_TAR_MEMBERS} members")
+                if member.offset_data + member.size > MAX_TAR_BYTES:
+                    raise InvalidDistribution(f"a member ends past byte {MAX_TAR_BYTES}, before any PKG-INFO")
+                if _top_level_dir(member.name, "PKG-INFO") is not None and member.isfile():
+                    stream = archive.extractfile(member)
+                    if stream is not None:
+                        return _bounded_read(member.size, stream.read)
     raise InvalidDistribution(f"{path.name} has no top-level */PKG-INFO, so it is not a valid sdist")
 
 
@@ -311,18 +394,40 @@ def _top_level_dir(member: str, leaf: str) -> str | None:
     return top if slash and rest == leaf and top else None
 
 
-def _bounded_read(size: int, read: Callable[[], bytes]) -> bytes:
+def _bounded_read(size: int, read: Callable[[int], bytes]) -> bytes:
+    """Core metadata of the declared `size`, read with `read(n)`: neither may pass MAX_METADATA_BYTES."""
     if size > MAX_METADATA_BYTES:
         raise InvalidDistribution(f"core metadata of {size} bytes is larger than {MAX_METADATA_BYTES}")
-    return read()
+    data = read(MAX_METADATA_BYTES + 1)
+    if len(data) > MAX_METADATA_BYTES:
+        raise InvalidDistribution(f"core metadata is larger than {MAX_METADATA_BYTES} bytes")
+    return data
+
+
+def _count_headers(data: bytes, filename: str) -> None:
+    """Refuse core metadata with more than MAX_METADATA_HEADERS headers before the email parser sees it."""
+    count = 0
+    for line in data.splitlines():
+        if not line.strip():
+            return
+        if line[:1] not in (b" ", b"\t"):
+            count += 1
+            if count > MAX_METADATA_HEADERS:
+                raise InvalidDistribution(
+                    f"{filename}: core metadata has more than {MAX_METADATA_HEADERS} headers"
+                )
 
 
 def parse_core_metadata(data: bytes, filename: str) -> dict[str, str]:
     """Name, Version and Requires-Python (when present) from core metadata bytes."""
-    message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(data, headersonly=True)
-    fields = {
-        key: str(message[key]).strip() for key in ("Name", "Version", "Requires-Python") if message[key]
-    }
+    _count_headers(data, filename)
+    try:
+        message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(data, headersonly=True)
+        fields = {
+            key: str(message[key]).strip() for key in ("Name", "Version", "Requires-Python") if message[key]
+        }
+    except Exception as exc:
+        raise InvalidDistribution(f"{filename}: core metadata cannot be parsed ({exc})") from exc
     if "Name" not in fields or "Version" not in fields:
         raise InvalidDistribution(f"{filename}: core metadata lacks Name or Version")
     return fields
@@ -497,22 +602,77 @@ def files_from_json(data: bytes | str | None, project: str) -> dict[str, DistFil
         return {}
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write by renaming a complete temporary file into place, so readers see the old or the new file."""
+def _create_temporary(folder: Path) -> tuple[int, Path]:
+    """A new dot-named file in `folder`, open for writing, with the mode the umask gives (mkstemp's is 0600).
+
+    The name is short whatever the final name is, so that no file name is too long for its temporary one.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = folder / f".tmp-{os.urandom(8).hex()}"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {folder}")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write by renaming a complete temporary file into place, so readers see the old or the new file.
+
+    The file gets the mode the process's umask gives (the service's UMask keeps others out, nginx's group in).
+    The directory is not synced: pages and metadata are derived, and rebuilt from the packages on every start;
+    callers that write what is kept nowhere else (records) sync it once after their writes.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temporary(path.parent)
     try:
         with os.fdopen(fd, "wb") as stream:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
-        # mkstemp creates 0600; the web server must be able to read what we publish.
-        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def sync_directory(path: Path) -> None:
+    """fsync a directory, so that names just linked or renamed into it survive a power loss."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_skipped(output_dir: Path) -> dict[str, str]:
+    """The files that the pages in `output_dir` leave out, with why: {file name: reason}.
+
+    Kept in SKIPPED_FILE by every run of `generate` (a dot name: the web server never serves it); empty when
+    every file is listed.
+    """
+    try:
+        data = json.loads((output_dir / SKIPPED_FILE).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return {str(name): str(reason) for name, reason in data.items()} if isinstance(data, dict) else {}
+
+
+def _record_skipped(
+    output_dir: Path,
+    found: Mapping[str, list[Path]],
+    regenerated: Collection[str],
+    skipped: Mapping[str, str],
+) -> None:
+    """Keep SKIPPED_FILE in step: this run's skipped files, and earlier ones of projects it did not read."""
+    previous = read_skipped(output_dir)
+    unread = {path.name for project, paths in found.items() if project not in regenerated for path in paths}
+    record = {name: reason for name, reason in previous.items() if name in unread}
+    record.update(skipped)
+    if record != previous:
+        write_atomic(output_dir / SKIPPED_FILE, _json_bytes(record))
 
 
 def _gzip_path(page: Path) -> Path:
@@ -630,33 +790,40 @@ def describe_files(
 ) -> list[DistFile]:
     """DistFiles for `paths`, reusing `known` entries and writing missing wheel metadata files.
 
-    A known entry is reused while the file keeps its size and, for a wheel, its metadata file exists.
+    A known entry is reused while the file keeps its size and, for a wheel, its metadata file exists. A file
+    that cannot be described, for whatever reason, is left out and recorded in `skipped`: one file never stops
+    the others' pages.
     """
     files = []
     # One listing per metadata directory instead of a stat() per wheel.
     metadata_names: dict[Path, set[str]] = {}
     for path in paths:
-        cached = known.get(path.name)
-        if cached is not None and cached.size == os.stat(path).st_size:
-            if cached.core_metadata_sha256 is None:
-                files.append(cached)
-                continue
-            folder = metadata_dir if metadata_dir is not None else path.parent
-            if folder not in metadata_names:
-                metadata_names[folder] = set(os.listdir(folder)) if folder.is_dir() else set()
-            if path.name + METADATA_SUFFIX in metadata_names[folder]:
-                files.append(cached)
-                continue
-        metadata_path = metadata_path_of(path, metadata_dir)
         try:
-            dist, metadata = inspect_distribution(path)
+            files.append(_describe_file(path, known, metadata_dir, metadata_names))
         except InvalidDistribution as exc:
             skipped[path.name] = str(exc)
-            continue
-        if dist.core_metadata_sha256 is not None:
-            write_atomic(metadata_path, metadata)
-        files.append(dist)
+        except Exception as exc:
+            skipped[path.name] = f"{path.name} cannot be read ({type(exc).__name__}: {exc})"
     return files
+
+
+def _describe_file(
+    path: Path, known: Mapping[str, DistFile], metadata_dir: Path | None, metadata_names: dict[Path, set[str]]
+) -> DistFile:
+    """`describe_files` for one file."""
+    cached = known.get(path.name)
+    if cached is not None and cached.size == os.stat(path).st_size:
+        if cached.core_metadata_sha256 is None:
+            return cached
+        folder = metadata_dir if metadata_dir is not None else path.parent
+        if folder not in metadata_names:
+            metadata_names[folder] = set(os.listdir(folder)) if folder.is_dir() else set()
+        if path.name + METADATA_SUFFIX in metadata_names[folder]:
+            return cached
+    dist, metadata = inspect_distribution(path)
+    if dist.core_metadata_sha256 is not None:
+        write_atomic(metadata_path_of(path, metadata_dir), metadata)
+    return dist
 
 
 def _pages_in(output_dir: Path) -> set[str]:
@@ -685,8 +852,14 @@ def generate(
     previous page describes them (a file replaced under the same name). PEP 658 metadata files go to
     `metadata_dir` (default: next to each file); those of files a page no longer lists are removed. With
     `gzip_pages`, each page also gets a gzip copy next to it (PAGE.gz, for nginx's gzip_static); without, such
-    copies are removed, so that none is ever stale.
+    copies are removed, so that none is ever stale. Files that cannot be listed are left out, and recorded
+    with why in SKIPPED_FILE (see `read_skipped`). A project name that is not one raises ValueError.
     """
+    if projects is not None:
+        projects = list(projects)
+        for name in projects:
+            if not _PROJECT_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a valid project name")
     with locked(output_dir / LOCK_FILE):
         return _generate(
             packages_dir,
@@ -742,6 +915,14 @@ def _generate(
                 _gzip_path(stale).unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 page_dir.rmdir()
+        # Pages for people (browse.py): this project's page, before its metadata files may go.
+        _for_people(
+            "update_project",
+            output_dir,
+            project,
+            files,
+            lambda d: _core_metadata_of(packages_dir / d.filename, metadata_dir),
+        )
         listed = {dist.filename for dist in files}
         for gone in set(known) - listed:
             metadata_path_of(packages_dir / gone, metadata_dir).unlink(missing_ok=True)
@@ -751,7 +932,43 @@ def _generate(
     listed_projects = sorted(set(found) & _pages_in(output_dir))
     write_page(output_dir / HTML_PAGE, render_root_html(listed_projects), gzip_pages)
     write_page(output_dir / JSON_PAGE, render_root_json(listed_projects), gzip_pages)
+    _record_skipped(output_dir, found, wanted, result.skipped)
+    _for_people("update_front_page", output_dir, listed_projects)
     return result
+
+
+def _for_people(step: str, *args: object) -> None:
+    """Run a step of the pages for people; a failure there never keeps the simple pages from being written."""
+    try:
+        getattr(_browse(), step)(*args)
+    except Exception as exc:  # hostile metadata must not block the index itself
+        print(f"indexgen: pages for people: {step} failed: {exc!r}", file=sys.stderr)
+
+
+def _browse() -> ModuleType:
+    """The pages for people: pyhost.browse, or the file next to this one (pyhost_browse.py on the server)."""
+    if __package__:
+        return importlib.import_module(f"{__package__}.browse")
+    loaded = sys.modules.get("pyhost_browse")
+    if loaded is None:
+        beside = Path(__file__).with_name("pyhost_browse.py")
+        if not beside.exists():
+            beside = beside.with_name("browse.py")
+        spec = importlib.util.spec_from_file_location("pyhost_browse", beside)
+        if spec is None or spec.loader is None:
+            raise ImportError("cannot load pyhost_browse.py next to the page generator")
+        loaded = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = loaded  # dataclasses look their module up while the class is made
+        spec.loader.exec_module(loaded)
+    return loaded
+
+
+def _core_metadata_of(path: Path, metadata_dir: Path | None) -> bytes:
+    """A wheel's metadata file, written when it was listed; an sdist's PKG-INFO, read from the archive."""
+    written = metadata_path_of(path, metadata_dir)
+    if path.name.endswith(".whl") and written.is_file():
+        return written.read_bytes()
+    return read_core_metadata(path)
 
 
 @dataclass
@@ -812,6 +1029,11 @@ def add_files(
                     outcome.added.append(dist.filename)
                     # The time of the import: the files' own mtimes are those of the machine they came from.
                     with_record(packages_dir, dist, imported_at)
+            if outcome.added:
+                # The records first: an upload time is kept nowhere else, and a link without its record would
+                # get the file's mtime (the machine it came from) after a power loss.
+                sync_directory(packages_dir / RECORDS_DIR)
+                sync_directory(packages_dir)
         finally:
             # Also after a conflict: the files that did land are listed.
             result = _generate(
@@ -862,6 +1084,8 @@ def set_yanked(
             dist = with_record(packages_dir, _bare_dist(packages_dir, path.name))
             record = Record(dist.upload_time or now(), dist.sha256, yanked)
             write_record(packages_dir, path.name, record)
+        # A yank is kept nowhere else: it survives a power loss before the pages show it.
+        sync_directory(packages_dir / RECORDS_DIR)
         names = [path.name for path in paths]
         _generate(
             packages_dir,
@@ -963,38 +1187,47 @@ def main(argv: list[str] | None = None) -> int:
     if args.yank or args.unyank:
         return _yank_command(args)
     if args.add:
-        try:
-            added = add_files(
-                args.packages_dir,
-                args.output,
-                _expand(args.add),
-                args.files_url_prefix,
-                metadata_dir=args.metadata_dir,
-                gzip_pages=args.gzip,
-            )
-        except Conflict as exc:
-            print(
-                f"indexgen: error: {exc} is already in the index with different content; releases are never "
-                "replaced",
-                file=sys.stderr,
-            )
-            return 3
-        except InvalidDistribution as exc:
-            print(f"indexgen: error: {exc}", file=sys.stderr)
-            return 2
-        print(json.dumps(dataclasses.asdict(added), sort_keys=True))
-        return 0
-    result = generate(
-        args.packages_dir,
-        args.output,
-        args.projects,
-        args.files_url_prefix,
-        metadata_dir=args.metadata_dir,
-        gzip_pages=args.gzip,
-    )
+        return _add_command(args)
+    try:
+        result = generate(
+            args.packages_dir,
+            args.output,
+            args.projects,
+            args.files_url_prefix,
+            metadata_dir=args.metadata_dir,
+            gzip_pages=args.gzip,
+        )
+    except ValueError as exc:
+        print(f"indexgen: error: {exc}", file=sys.stderr)
+        return 2
+    # Reported, not fatal: a bad file left on disk must never keep the service from starting.
     for name, reason in sorted(result.skipped.items()):
-        print(f"indexgen: skipped {name}: {reason}", file=sys.stderr)
+        print(f"indexgen: skipped {name}: {printable(reason)}", file=sys.stderr)
     print(f"indexgen: wrote pages for {len(result.projects)} project(s) in {args.output}")
+    return 0
+
+
+def _add_command(args: argparse.Namespace) -> int:
+    try:
+        added = add_files(
+            args.packages_dir,
+            args.output,
+            _expand(args.add),
+            args.files_url_prefix,
+            metadata_dir=args.metadata_dir,
+            gzip_pages=args.gzip,
+        )
+    except Conflict as exc:
+        print(
+            f"indexgen: error: {exc} is already in the index with different content; releases are never "
+            "replaced",
+            file=sys.stderr,
+        )
+        return 3
+    except InvalidDistribution as exc:
+        print(f"indexgen: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(dataclasses.asdict(added), sort_keys=True))
     return 0
 
 

@@ -71,7 +71,13 @@ class Prepared:
 
 def require_docker_connection() -> None:
     """Ansible reaches the sandbox through community.docker's connection plugin."""
-    if importlib.util.find_spec("ansible_collections.community.docker") is None:
+    try:
+        found = importlib.util.find_spec("ansible_collections.community.docker") is not None
+    except ModuleNotFoundError:
+        # find_spec imports the parents of a dotted name: without the ansible package there is no
+        # ansible_collections at all.
+        found = False
+    if not found:
         raise PyhostError(
             "the community.docker Ansible collection is missing: install pyhost[sandbox] "
             "(pip install 'pyhost[sandbox]'), which brings the ansible package with it"

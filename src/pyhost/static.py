@@ -3,6 +3,7 @@
 A target holds the same layout that `pyhost.indexgen` writes:
     packages/<file>, packages/<file>.metadata    the distributions and their wheels' core metadata
     simple/index.html, simple/<project>/...      PEP 503 HTML and PEP 691 JSON pages
+    index.html, project/<project>/, static/      pages for people (pyhost.browse), with the target's index URL
 
 Publishing never replaces a file (same name and same bytes counts as already published) and regenerates the
 pages of the affected projects from what the target holds, so publishing one package never drops another.
@@ -24,10 +25,11 @@ tool put there gets its object's LastModified, once.
 Serving an S3 target: installers ask for `.../simple/<project>/`. An S3 website endpoint (or CloudFront
 with a default root object) maps that to `simple/<project>/index.html`; the plain REST endpoint (and moto)
 looks up the key `simple/<project>/` itself. A bucket cannot choose a page by the request's Accept header, so
-every key holds the PEP 691 JSON page, with its own Content-Type: the only form that carries upload times,
-which pip's --uploaded-prior-to and uv's exclude-newer need. pip 22.2 and later, uv and Poetry (since it
-prefers JSON) read it; older pip finds nothing there. Installers read anonymously, so the bucket policy must
-allow `s3:GetObject` on the prefix: publish checks that and says what to add.
+every key of a simple page holds the PEP 691 JSON page, with its Content-Type: the only form that carries
+upload times, which pip's --uploaded-prior-to and uv's exclude-newer need. pip 22.2 and later, uv and Poetry
+(since it prefers JSON) read it; older pip finds nothing there. Installers read anonymously, so the bucket
+policy must allow `s3:GetObject` on the prefix: publish checks that and says what to add. The pages for
+people (index.html, project/<project>/) are HTML, with the HTML Content-Type.
 
 A directory target keeps the HTML page as its index.html, which any web server serves and every installer
 reads; its links carry data-upload-time, which uv reads. pip's --uploaded-prior-to needs the JSON page: the
@@ -57,12 +59,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyhost import indexgen
+from pyhost import browse, indexgen
 from pyhost.errors import PyhostError
 
 PACKAGES = "packages"
 SIMPLE = "simple"
 FILES_URL_PREFIX = "../../packages/"
+HTML_TYPE = "text/html; charset=utf-8"
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 PAGE_CACHE_CONTROL = "no-cache"
 PAGE_ATTEMPTS = 12
@@ -230,6 +233,20 @@ def _conflict(filename: str, target: Target) -> PyhostError:
     )
 
 
+def _stage(dist: LocalDist, stage: Path, packages: Path) -> Path:
+    """A durable copy of DIST in the staging directory, readable by the web server that serves packages/."""
+    staged = stage / dist.info.filename
+    try:
+        with staged.open("xb") as out, dist.path.open("rb") as source:
+            shutil.copyfileobj(source, out, 1024 * 1024)
+            out.flush()
+            os.fsync(out.fileno())
+        staged.chmod(0o644)
+    except OSError as exc:
+        raise PyhostError(f"cannot write {packages / dist.info.filename}: {exc.strerror}") from exc
+    return staged
+
+
 class FileTarget(Target):
     """A directory, served by any static web server (or read by pip through file://)."""
 
@@ -244,65 +261,46 @@ class FileTarget(Target):
         return self.root.as_uri()
 
     def publish(self, dists: Sequence[LocalDist]) -> PublishReport:
+        # The server's algorithm (indexgen.add_files, as `--host` runs it): the files are copied into a
+        # dot-directory of packages/, which no page lists, then linked into place, never replacing a file, and
+        # their projects' pages regenerated under the pages' lock, also after a failure.
         packages = self.root / PACKAGES
-        report = PublishReport(self.index_url())
-        new = []
-        for dist in dists:
-            existing = packages / dist.info.filename
-            if not existing.exists():
-                new.append(dist)
-            elif indexgen.sha256_of(existing) == dist.info.sha256:
-                report.unchanged.append(dist.info.filename)
-            else:
-                raise _conflict(dist.info.filename, self)
         try:
             packages.mkdir(parents=True, exist_ok=True)
+            stage = Path(tempfile.mkdtemp(prefix=".pyhost-incoming-", dir=packages))
         except OSError as exc:
             raise PyhostError(f"cannot create {packages}: {exc.strerror}") from exc
-        failure: PyhostError | None = None
-        for dist in new:
-            try:
-                placed = self._place(dist, packages)
-            except PyhostError as exc:
-                failure = exc
-                break
-            (report.uploaded if placed else report.unchanged).append(dist.info.filename)
-        # Pages are regenerated even after a failure, so that the files that did land are listed. Each new
-        # file's record takes its mtime, which is the time of its copy: this publish's.
         try:
-            result = indexgen.generate(
-                packages, self.root / SIMPLE, _affected_projects(dists), FILES_URL_PREFIX
-            )
+            staged = [_stage(dist, stage, packages) for dist in dists]
+            done = indexgen.add_files(packages, self.root / SIMPLE, staged, FILES_URL_PREFIX)
+        except indexgen.Conflict as exc:
+            raise _conflict(str(exc), self) from None
+        except indexgen.InvalidDistribution as exc:
+            raise PyhostError(f"cannot publish to {self.describe()}: {exc}") from exc
         except OSError as exc:
-            raise failure or PyhostError(
-                f"cannot write the index pages in {self.root / SIMPLE}: {exc}"
-            ) from exc
-        if failure is not None:
-            raise failure
-        report.projects, report.skipped = _affected_projects(dists), result.skipped
-        return report
-
-    def _place(self, dist: LocalDist, packages: Path) -> bool:
-        """Copy one file in under its final name without ever replacing one; False if it was already there."""
-        name = dist.info.filename
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=packages)
-        try:
-            with os.fdopen(fd, "wb") as out, dist.path.open("rb") as source:
-                shutil.copyfileobj(source, out, 1024 * 1024)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(tmp, 0o644)
-            os.link(tmp, packages / name)
-        except FileExistsError:
-            if indexgen.sha256_of(packages / name) != dist.info.sha256:
-                raise _conflict(name, self) from None
-            return False
-        except OSError as exc:
-            raise PyhostError(f"cannot write {packages / name}: {exc.strerror}") from exc
+            raise PyhostError(f"cannot write the index in {self.root}: {exc}") from exc
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-        return True
+            shutil.rmtree(stage, ignore_errors=True)
+        self.write_site(_affected_projects(dists))
+        return PublishReport(
+            self.index_url(),
+            uploaded=done.added,
+            unchanged=done.unchanged,
+            projects=_affected_projects(dists),
+            skipped=done.skipped,
+        )
+
+    def write_site(self, projects: Sequence[str]) -> None:
+        """The pages for people at the target's root, from the generator's data, under its lock."""
+        simple = self.root / SIMPLE
+        site = browse.Site(self.index_url(), credentials=False)
+        try:
+            with indexgen.locked(simple / indexgen.LOCK_FILE):
+                root = json.loads((simple / indexgen.JSON_PAGE).read_bytes())
+                listed = [entry["name"] for entry in root["projects"]]
+                browse.write_site(simple, self.root, projects, listed, site)
+        except OSError as exc:
+            raise PyhostError(f"cannot write the pages for people in {self.root}: {exc}") from exc
 
     def set_yanked(self, project: str, version: str, yanked: bool | str) -> list[str]:
         packages = self.root / PACKAGES
@@ -310,7 +308,7 @@ class FileTarget(Target):
             raise PyhostError(f"{self.describe()} holds no packages; nothing has been published there")
         _wanted_version(version)
         try:
-            return indexgen.set_yanked(
+            names = indexgen.set_yanked(
                 packages, self.root / SIMPLE, project, version, yanked, files_url_prefix=FILES_URL_PREFIX
             )
         except indexgen.NotFound:
@@ -319,6 +317,8 @@ class FileTarget(Target):
             ) from None
         except OSError as exc:
             raise PyhostError(f"cannot write the records or pages in {self.describe()}: {exc}") from exc
+        self.write_site([indexgen.normalize(project)])
+        return names
 
     def filenames(self) -> list[str]:
         if not self.root.is_dir():
@@ -489,7 +489,9 @@ class S3Target(Target):
             if placed:
                 known[dist.info.filename] = dataclasses.replace(dist.info, upload_time=published_at)
         try:
-            self._regenerate(_affected_projects(dists), known)
+            self._regenerate(
+                _affected_projects(dists), known, metadata={d.info.filename: d.metadata for d in dists}
+            )
         except PyhostError:
             if failure is None:
                 raise
@@ -566,14 +568,15 @@ class S3Target(Target):
             entry["Prefix"][len(prefix) : -1] for page in pages for entry in page.get("CommonPrefixes", [])
         }
 
-    def _page_keys(self, project: str | None) -> list[str]:
-        """Keys of one project's page (the root's when None): each holds the JSON page (see the module)."""
+    def _page_keys(self, project: str | None) -> dict[str, str]:
+        """Keys of one project's page (the root's when None) and their type: each holds the JSON page (see
+        the module)."""
         parts = (SIMPLE, project) if project else (SIMPLE,)
-        return [
-            self.key(*parts, ""),
-            self.key(*parts, indexgen.HTML_PAGE),
-            self.key(*parts, indexgen.JSON_PAGE),
-        ]
+        return {
+            self.key(*parts, ""): JSON_TYPE,
+            self.key(*parts, indexgen.HTML_PAGE): JSON_TYPE,
+            self.key(*parts, indexgen.JSON_PAGE): JSON_TYPE,
+        }
 
     def _record_key(self, filename: str) -> str:
         return self.key(PACKAGES, RECORDS, filename + indexgen.RECORD_SUFFIX)
@@ -593,33 +596,61 @@ class S3Target(Target):
         return dataclasses.replace(info, upload_time=record.upload_time, yanked=record.yanked)
 
     def _regenerate(
-        self, projects: Sequence[str], known: dict[str, indexgen.DistFile], refresh: Collection[str] = ()
+        self,
+        projects: Sequence[str],
+        known: dict[str, indexgen.DistFile],
+        *,
+        metadata: dict[str, bytes] | None = None,
+        refresh: Collection[str] = (),
     ) -> None:
-        """Project pages first, then the root, which lists only projects whose pages exist."""
+        """Project pages first, then the root, which lists only projects whose pages exist; then the same for
+        the pages for people. `metadata` holds the core metadata of files at hand (for descriptions); the
+        records of `refresh` are read again even where a page says when they were uploaded."""
         with self._errors("regenerating the index pages"):
             for project in projects:
                 self._swap_pages(
                     self._page_keys(project),
-                    lambda listing, p=project: self._render_project(p, listing, known, refresh),
+                    lambda listing, p=project: indexgen.render_project_json(
+                        p, self._project_files(p, listing, known, refresh), FILES_URL_PREFIX
+                    ),
                 )
             self._swap_pages(self._page_keys(None), self._render_root)
+        with self._errors("writing the pages for people"):
+            descriptions = _Descriptions(self, dict(metadata or {}))
+            summaries: dict[str, dict[str, Any]] = {}
+            for project in projects:
+                self._swap_pages(
+                    self._browse_keys(project),
+                    lambda listing, p=project: self._render_browse_project(
+                        p, listing, known, descriptions, summaries
+                    ),
+                )
+            self._update_summaries(summaries)
+            for name, text in browse.ASSETS.items():
+                content_type = "text/css" if name.endswith(".css") else "text/javascript"
+                key = self.key(browse.STATIC_DIR, name)
+                self.client.put_object(
+                    Bucket=self.bucket, Key=key, Body=text.encode(), ContentType=content_type
+                )
+            self._swap_pages(self._browse_keys(None), self._render_front_page)
 
-    def _swap_pages(self, keys: list[str], render: Callable[[_Listing], bytes]) -> None:
-        """Compare-and-swap each page in `keys` against a listing taken after reading its ETag."""
-        pending = list(keys)
+    def _swap_pages(self, keys: dict[str, str], render: Callable[[_Listing], bytes]) -> None:
+        """Compare-and-swap one page under each of `keys` (key: its Content-Type) against a listing taken
+        after reading the keys' ETags."""
+        pending = dict(keys)
         for attempt in range(PAGE_ATTEMPTS):
             etags = {}
             for key in pending:
                 head = self._head(key)
                 etags[key] = head["ETag"] if head else None
             body = render(self._list_packages())
-            lost = []
-            for key in pending:
+            lost = {}
+            for key, content_type in pending.items():
                 if etags[key] == f'"{hashlib.md5(body).hexdigest()}"':  # noqa: S324 - S3's ETag, not security
                     continue
-                extra = {"ContentType": JSON_TYPE, "CacheControl": PAGE_CACHE_CONTROL}
+                extra = {"ContentType": content_type, "CacheControl": PAGE_CACHE_CONTROL}
                 if not self._put_if(key, body, etags[key], **extra):
-                    lost.append(key)
+                    lost[key] = content_type
             if not lost:
                 return
             pending = lost
@@ -629,14 +660,15 @@ class S3Target(Target):
             "other publishes kept changing them; run the same publish again to finish"
         )
 
-    def _render_project(
+    def _project_files(
         self,
         project: str,
         listing: _Listing,
         known: dict[str, indexgen.DistFile],
         refresh: Collection[str] = (),
-    ) -> bytes:
-        """The project's page; upload times and yanks from the last page, else (and for `refresh`) records."""
+    ) -> list[indexgen.DistFile]:
+        """The files of `project` in `listing`, described from its JSON page, `known`, or the bucket; upload
+        times and yanks from the page or `known`, else (and for `refresh`) from the records."""
         page = self._get(self.key(SIMPLE, project, indexgen.JSON_PAGE))
         cached = {**indexgen.files_from_json(page[0] if page else None, project), **known}
         files = []
@@ -651,7 +683,7 @@ class S3Target(Target):
             if filename + indexgen.METADATA_SUFFIX not in listing.metadata:
                 info = dataclasses.replace(info, core_metadata_sha256=None)
             files.append(info)
-        return indexgen.render_project_json(project, files, FILES_URL_PREFIX)
+        return files
 
     def _render_root(self, listing: _Listing) -> bytes:
         return indexgen.render_root_json(sorted(set(listing.files) & self._list_page_dirs()))
@@ -699,6 +731,54 @@ class S3Target(Target):
             f"to the bucket policy of {self.bucket} (or serve it through CloudFront): "
             + json.dumps(statement, separators=(", ", ": "))
         )
+
+    # The pages for people (pyhost.browse): project/<project>/ and the front page at the target's root, and
+    # the front page's lines of every project in one object, simple/.browse/summaries.json, so that a publish
+    # reads one object instead of one per project. Each is a compare-and-swap, like the simple pages.
+
+    def _browse_keys(self, project: str | None) -> dict[str, str]:
+        parts = (browse.PROJECTS_DIR, project) if project else ()
+        keys = {self.key(*parts, browse.PAGE): HTML_TYPE}
+        if parts or self.prefix:
+            keys[self.key(*parts, "")] = HTML_TYPE
+        return keys
+
+    def _render_browse_project(
+        self,
+        project: str,
+        listing: _Listing,
+        known: dict[str, indexgen.DistFile],
+        descriptions: _Descriptions,
+        summaries: dict[str, dict[str, Any]],
+    ) -> bytes:
+        # The files carry their upload times and yanks: the simple page just written has them.
+        data = browse.project_data(project, self._project_files(project, listing, known))
+        if data["description_source"]:
+            browse.describe(data, *descriptions.of(data["description_source"]))
+        summaries[project] = browse.summary_of(data)
+        return browse.render_project_page(data, browse.Site(self.index_url(), credentials=False))
+
+    def _update_summaries(self, summaries: dict[str, dict[str, Any]]) -> None:
+        key = self.key(SIMPLE, browse.WORK_DIR, SUMMARIES)
+        for attempt in range(PAGE_ATTEMPTS):
+            current = self._get(key)
+            merged = _json_object(current[0]) if current else {}
+            merged.update(summaries)
+            body = (json.dumps(merged, sort_keys=True) + "\n").encode()
+            if self._put_if(key, body, current[1] if current else None, ContentType="application/json"):
+                return
+            time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter, not security
+        raise PyhostError(
+            f"gave up updating the pages for people in {self.describe()} after {PAGE_ATTEMPTS} attempts "
+            "because other publishes kept changing them; run the same publish again to finish"
+        )
+
+    def _render_front_page(self, listing: _Listing) -> bytes:
+        stored = self._get(self.key(SIMPLE, browse.WORK_DIR, SUMMARIES))
+        summaries = _json_object(stored[0]) if stored else {}
+        listed = set(listing.files) & self._list_page_dirs()
+        lines = [summary for project, summary in summaries.items() if project in listed]
+        return browse.render_front_page(lines, browse.Site(self.index_url(), credentials=False))
 
     def _describe_remote(self, project: str, filename: str, size: int) -> indexgen.DistFile | None:
         """Describe a file no page describes yet: from what its uploader recorded, else by reading it."""
@@ -749,6 +829,54 @@ def _anonymous_status(url: str) -> int | None:
         return exc.code
     except (urllib.error.URLError, OSError):
         return None
+
+
+SUMMARIES = "summaries.json"
+
+
+class _Descriptions:
+    """Descriptions of a bucket's projects, rendered once per file they come from during one publish."""
+
+    def __init__(self, target: S3Target, metadata: dict[str, bytes]) -> None:
+        self._target = target
+        self._metadata = metadata
+        self._rendered: dict[str, tuple[browse.About | None, str]] = {}
+
+    def of(self, filename: str) -> tuple[browse.About | None, str]:
+        if filename not in self._rendered:
+            data = self._metadata.get(filename) or self._fetch(filename)
+            if data is None:
+                self._rendered[filename] = (None, "")
+            else:
+                about = browse.parse_about(data)
+                self._rendered[filename] = (
+                    about,
+                    browse.render_description(about.description, about.content_type),
+                )
+        return self._rendered[filename]
+
+    def _fetch(self, filename: str) -> bytes | None:
+        """The file's core metadata: its .metadata object (wheels), else read from the file itself."""
+        target = self._target
+        key = target.key(PACKAGES, filename)
+        stored = target._get(key + indexgen.METADATA_SUFFIX)
+        if stored is not None:
+            return stored[0]
+        with tempfile.TemporaryDirectory() as scratch:
+            local = Path(scratch) / filename
+            target.client.download_file(target.bucket, key, str(local))
+            try:
+                return indexgen.read_core_metadata(local)
+            except indexgen.InvalidDistribution:
+                return None
+
+
+def _json_object(data: bytes) -> dict[str, Any]:
+    try:
+        loaded = json.loads(data)
+    except ValueError:
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def _import_boto(module: str) -> Any:

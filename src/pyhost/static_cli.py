@@ -27,6 +27,10 @@ PUBLIC_URL_HELP = (
     "URL at which the target's root is served (a CloudFront or website endpoint, or the web server "
     "serving a directory); the printed index URL is built from it."
 )
+YANK_PUBLIC_URL_HELP = (
+    "The --public-url the target was published with: the regenerated pages for people show install "
+    "commands with it."
+)
 
 
 def _target(
@@ -114,6 +118,7 @@ def publish(
         click.echo(f"warning: left {name} out of the pages: {reason}", err=True)
     click.echo(f"pages updated for: {', '.join(report.projects)}")
     click.echo(f"index URL: {report.index_url}")
+    click.echo(f"pages for people: {report.index_url.removesuffix('simple/')}")
     warning = destination.access_warning(report.projects)
     if warning:
         click.echo(warning, err=True)
@@ -150,6 +155,7 @@ def list_command(
 
 def _yank_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option("-i", "--inventory", metavar="DIR", help=INVENTORY_HELP)(func)
+    func = click.option("--public-url", metavar="URL", help=YANK_PUBLIC_URL_HELP)(func)
     func = click.option("--endpoint-url", metavar="URL", help=ENDPOINT_HELP)(func)
     func = click.option("--host", metavar="NAME", help=HOST_HELP)(func)
     func = click.option("--target", metavar="URL", help=TARGET_HELP)(func)
@@ -186,10 +192,10 @@ def yank(*, project: str, version: str, reason: str | None, **where: str | None)
     \b
     Examples:
       pyhost static yank acme-lib 2.0 --reason "corrupt wheel, use 2.0.1" --target s3://acme-packages/pypi
-      pyhost static yank acme-lib 2.0 --target file:///srv/www/pypi
+      pyhost static yank acme-lib 2.0 --target file:///srv/www/pypi --public-url https://pypi.acme.test
     """
     value = yank_value(reason)
-    set_yanked(_yank_target(**where), project, version, value)
+    set_yanked(_target(**where), project, version, value)
 
 
 @static.command()
@@ -201,13 +207,7 @@ def unyank(*, project: str, version: str, **where: str | None) -> None:
     Example:
       pyhost static unyank acme-lib 2.0 --target s3://acme-packages/pypi
     """
-    set_yanked(_yank_target(**where), project, version, False)
-
-
-def _yank_target(
-    *, target: str | None, host: str | None, endpoint_url: str | None, inventory: str | None
-) -> Target:
-    return _target(target, host, endpoint_url, None, inventory)
+    set_yanked(_target(**where), project, version, False)
 
 
 def run() -> None:

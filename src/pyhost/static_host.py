@@ -9,7 +9,6 @@ installs from https://DOMAIN/simple/ with a user's read token, as it does after 
 
 from __future__ import annotations
 
-import json
 import tarfile
 import tempfile
 from collections.abc import Sequence
@@ -23,10 +22,11 @@ from pyhost.errors import PyhostError
 from pyhost.static import LocalDist, PublishReport, Target
 from pyhost.workspace import Workspace
 
-# Task names of playbooks/static-publish.yml (roles/pypiserver/tasks/publish.yml) and static-list.yml.
-PUBLISH_TASK = "Link the files into the index and regenerate their pages"
-LIST_TASK = "List the files in the packages directory"
-YANK_TASK = "Record the yank and regenerate the project's pages"
+# The set_stats keys of roles/pypiserver/tasks/publish.yml (playbooks/static-publish.yml), tasks/yank.yml
+# (playbooks/yank.yml) and playbooks/static-list.yml: a report or a list per host, keyed by host name.
+PUBLISHED_DATA = "pyhost_published"
+YANKED_DATA = "pyhost_yanked"
+FILES_DATA = "pyhost_static_files"
 CONFLICT_MARK = "different content"
 
 
@@ -100,13 +100,9 @@ class HostTarget(Target):
                 f"Publishing {len(dists)} file(s) to {self.host}",
                 {"pypiserver_publish_archive": str(archive)},
             )
-        res = result.results.get((self.host, PUBLISH_TASK))
-        if res is None:
+        done = (result.data.get(PUBLISHED_DATA) or {}).get(self.host)
+        if not isinstance(done, dict):
             raise PyhostError(f"publishing to {self.describe()} reported nothing: run it again with -v")
-        try:
-            done = json.loads(res.get("stdout") or "")
-        except ValueError as exc:
-            raise PyhostError(f"publishing to {self.describe()}: unreadable report from the server") from exc
         return PublishReport(
             self.index_url(),
             uploaded=list(done.get("added", [])),
@@ -125,14 +121,12 @@ class HostTarget(Target):
         }
         title = f"{verb.capitalize()} {project} {version} on {self.host}"
         result = self._run("yank.yml", title, extravars, action=f"{verb} {project} {version} on")
-        res = result.results.get((self.host, YANK_TASK))
-        try:
-            done = json.loads((res or {}).get("stdout") or "")
-        except ValueError as exc:
-            raise PyhostError(f"{verb} on {self.describe()}: unreadable report from the server") from exc
+        done = (result.data.get(YANKED_DATA) or {}).get(self.host)
+        if not isinstance(done, dict):
+            raise PyhostError(f"{verb} on {self.describe()} reported nothing: run it again with -v")
         return list(done.get("files", []))
 
     def filenames(self) -> list[str]:
         result = self._run("static-list.yml", f"Listing the packages of {self.host}")
-        res = result.results.get((self.host, LIST_TASK)) or {}
-        return [line for line in str(res.get("stdout") or "").splitlines() if line]
+        listed = (result.data.get(FILES_DATA) or {}).get(self.host) or []
+        return [str(name) for name in listed if name]

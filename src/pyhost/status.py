@@ -21,13 +21,13 @@ from pyhost import content, runner
 from pyhost.errors import PyhostError
 from pyhost.workspace import Workspace
 
-SERVICES = ("pypiserver.service", "nginx.service", "certbot.timer")
 # certbot renews 30 days before the end; fewer days left than this means renewal has been failing for weeks.
 CERT_MIN_DAYS = 14
 HTTPS_TIMEOUT = 10
 HTTPS_PORT = 443
 KIB = 1024
-STATUS_TASK = "Report the status"
+# The set_stats key of playbooks/status.yml: the facts of each host, keyed by host name.
+STATUS_DATA = "pyhost_status"
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,8 @@ def evaluate(facts: dict[str, Any], https: dict[str, Any], now: datetime | None 
             f"cannot read the service states: {error[0] if error else 'no answer from systemctl'}"
         )
     services: dict[str, Any] = {}
-    for unit in SERVICES:
+    # The playbook names the units it asked systemd about, in the order to report them.
+    for unit in facts.get("unit_names") or units:
         props = units.get(unit, {})
         state = props.get("ActiveState") or "unknown"
         entry: dict[str, Any] = {"state": state, "sub_state": props.get("SubState") or "unknown"}
@@ -225,12 +226,12 @@ def _certificate(facts: dict[str, Any], https: dict[str, Any], now: datetime) ->
 
 
 def gather(workspace: Workspace, host: str, console: Console) -> dict[str, Any]:
-    """Run playbooks/status.yml on HOST and return what its report task printed."""
+    """Run playbooks/status.yml on HOST and return the facts it handed over (set_stats)."""
     result = runner.run_playbook(
         workspace, content.playbook("status.yml"), limit=host, console=console, title=f"Checking {host}"
     )
     runner.raise_unreachable(workspace, result)
-    facts = result.results.get((host, STATUS_TASK), {}).get("msg")
+    facts = (result.data.get(STATUS_DATA) or {}).get(host)
     if not isinstance(facts, dict):
         failure = result.failures[0].message if result.failures else f"exit code {result.rc}"
         raise PyhostError(f"could not read the status of {host}: {failure}")

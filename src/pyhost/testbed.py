@@ -27,11 +27,12 @@ class Testbed:
     python_versions: list[str]
 
     def environment(self) -> dict[str, str]:
-        """The variables molecule.yml files read."""
+        """The variables molecule/ reads: the host image (the cached CPython one once the pyenv scenario has
+        built it, else the bare systemd image), pebble's image and the offline mirrors."""
+        host = self.python_image if docker.image_exists(self.python_image) else self.host_image
         return {
-            "PYHOST_BASE_IMAGE": self.host_image,
+            "PYHOST_HOST_IMAGE": host,
             "PYHOST_PEBBLE_IMAGE": self.pebble_image,
-            "PYHOST_PYTHON_IMAGE": self.python_image,
             "PYHOST_MIRRORS": str(self.mirrors.root),
             "PYHOST_PYENV_REF": self.mirrors.pyenv_ref,
         }
@@ -63,7 +64,12 @@ def prepare(python_versions: list[str] | None = None, log_dir: Path | None = Non
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pyhost.testbed", description=__doc__)
     parser.add_argument("--log-dir", type=Path, default=None, help="where to keep build logs")
-    parser.add_argument("--env", action="store_true", help="print KEY=VALUE lines for molecule instead")
+    parser.add_argument(
+        "--env",
+        action="store_true",
+        help="print KEY=VALUE lines instead, for molecule by hand: "
+        "env $(python -m pyhost.testbed --env) molecule test -s pyenv",
+    )
     args = parser.parse_args(argv)
     try:
         bed = prepare(log_dir=args.log_dir)

@@ -182,9 +182,11 @@ def test_status_healthy_exits_zero(
 ) -> None:
     server = tls_server(days=60)
     fake = tmp_path / "status.yml"
+    # Handed over as playbooks/status.yml does (set_stats), from a task of another name.
     fake.write_text(
         "- name: Fake status\n  hosts: index_servers\n  gather_facts: false\n  tasks:\n"
-        "    - name: Report the status\n      ansible.builtin.debug:\n        msg: "
+        "    - name: Any name at all\n      ansible.builtin.set_stats:\n        per_host: false\n"
+        "        data:\n          pyhost_status:\n            theviji: "
         + json.dumps(healthy_facts())
         + "\n"
     )
@@ -217,3 +219,13 @@ def test_parse_units_reads_blocks() -> None:
     units = status.parse_units(UNITS_OK)
     assert list(units) == ["pypiserver.service", "nginx.service", "certbot.timer"]
     assert units["certbot.timer"]["SubState"] == "waiting"
+
+
+def test_evaluate_reports_the_units_the_playbook_named(tls_server: Callable[..., TLSServer]) -> None:
+    """The unit list has one home, playbooks/status.yml: a unit it names but systemd did not answer for is a
+    problem, in the playbook's order."""
+    facts = healthy_facts(unit_names=["nginx.service", "pypiserver.service", "extra.service"])
+    report = status.evaluate(facts, status.check_https(endpoint_for(tls_server())))
+    assert list(report["services"]) == ["nginx", "pypiserver", "extra"]
+    assert report["services"]["extra"]["state"] == "unknown"
+    assert report["problems"] == ["extra.service is unknown"]

@@ -25,6 +25,7 @@ from pyhost.errors import PyhostError
 from pyhost.static import FileTarget, S3Target
 from pyhost.static_cli import static as static_group
 from tests.integration import conftest_static as helpers
+from tests.unit.test_browse import XSS_MARKDOWN, wheel_with_metadata
 
 BUCKET = "unit-bucket"
 
@@ -312,17 +313,26 @@ def test_s3_publish_writes_files_metadata_records_and_json_pages_under_every_key
     after = indexgen.now()
     assert report.uploaded == ["pkg_a-1.0-py3-none-any.whl", "pkg_a-1.0.tar.gz"]
     assert sorted(s3_keys(s3)) == [
+        # The pages for people.
+        "team/pypi/",
+        "team/pypi/index.html",
+        # The index, and the records of upload times and yanks.
         "team/pypi/packages/.pyhost-records/pkg_a-1.0-py3-none-any.whl.json",
         "team/pypi/packages/.pyhost-records/pkg_a-1.0.tar.gz.json",
         "team/pypi/packages/pkg_a-1.0-py3-none-any.whl",
         "team/pypi/packages/pkg_a-1.0-py3-none-any.whl.metadata",
         "team/pypi/packages/pkg_a-1.0.tar.gz",
+        "team/pypi/project/pkg-a/",
+        "team/pypi/project/pkg-a/index.html",
         "team/pypi/simple/",
+        "team/pypi/simple/.browse/summaries.json",
         "team/pypi/simple/index.html",
         "team/pypi/simple/index.v1+json",
         "team/pypi/simple/pkg-a/",
         "team/pypi/simple/pkg-a/index.html",
         "team/pypi/simple/pkg-a/index.v1+json",
+        "team/pypi/static/filter.js",
+        "team/pypi/static/style.css",
     ]
     # A bucket cannot negotiate on Accept: every key holds the JSON page, the form with upload times.
     page = s3_body(s3, "simple/pkg-a/index.v1+json")
@@ -331,6 +341,11 @@ def test_s3_publish_writes_files_metadata_records_and_json_pages_under_every_key
     for key in ("simple/pkg-a/", "simple/pkg-a/index.html", "simple/"):
         head = s3.head_object(Bucket=BUCKET, Key=f"team/pypi/{key}")
         assert head["ContentType"] == "application/vnd.pypi.simple.v1+json", key
+    # The pages for people stay HTML.
+    for key in ("", "index.html", "project/pkg-a/", "project/pkg-a/index.html"):
+        head = s3.head_object(Bucket=BUCKET, Key=f"team/pypi/{key}")
+        assert head["ContentType"] == "text/html; charset=utf-8", key
+        assert s3_body(s3, key).startswith(b"<!DOCTYPE html>"), key
     metadata = s3_body(s3, "packages/pkg_a-1.0-py3-none-any.whl.metadata")
     assert metadata == wheel[0].metadata
     wheel_entry, sdist_entry = json.loads(page)["files"]
@@ -495,6 +510,7 @@ def test_cli_publish_and_list_print_what_happened(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "uploaded   pkg_a-1.0-py3-none-any.whl" in result.output
     assert "index URL: http://x/simple/" in result.output
+    assert "pages for people: http://x/\n" in result.output
     listing = runner.invoke(static_group, ["list", "--target", target])
     assert listing.output.splitlines() == [
         "pkg-a",
@@ -539,6 +555,39 @@ def test_unreachable_host_is_one_line(
     assert errors[0].startswith("pyhost: error: host theviji (127.0.0.1) is unreachable: ")
 
 
+def test_s3_pages_for_people_list_every_project_from_one_summary_object(
+    s3: Any, tmp_path: Path, dists: Callable[..., Any]
+) -> None:
+    folder = tmp_path / "described"
+    folder.mkdir()
+    described = wheel_with_metadata(
+        folder,
+        "pkg-a",
+        "1.0",
+        "Summary: the A package\nDescription-Content-Type: text/markdown",
+        XSS_MARKDOWN,
+    )
+    target = s3_target()
+    target.publish(static.load_distributions([described]))
+    target.publish(dists("pkg-b", "2.0"))
+    # An older release: the description still comes from 1.0, read back from its .metadata in the bucket.
+    target.publish(dists("pkg-a", "0.9"))
+
+    front = s3_body(s3, "index.html").decode()
+    assert front == s3_body(s3, "").decode()
+    assert re.findall(r'href="(project/[^"]+)"', front) == ["project/pkg-a/", "project/pkg-b/"]
+    assert "the A package" in front and "test package pkg-b" in front
+    page = s3_body(s3, "project/pkg-a/index.html").decode()
+    assert page == s3_body(s3, "project/pkg-a/").decode()
+    assert f"pip install --index-url {target.index_url()} pkg-a" in page
+    assert re.findall(r'id="v(\d[^"]*)"', page) == ["1.0", "0.9"]
+    assert "<h1" in page and "Hostile" in page and "<script>document" not in page
+    assert 'href="../../packages/pkg_a-0.9-py3-none-any.whl"' in page
+    assert re.search(r'<time datetime="\d{4}-\d\d-\d\dT', page)
+    head = s3.head_object(Bucket=BUCKET, Key="team/pypi/static/filter.js")
+    assert head["ContentType"] == "text/javascript"
+
+
 # ---------------------------------------------------------------- upload times, yanks, access, settings
 
 
@@ -561,19 +610,26 @@ def test_file_publish_records_its_own_time_for_new_files_only(
 
 def test_file_yank_and_unyank(tmp_path: Path, dists: Callable[..., Any]) -> None:
     root = tmp_path / "www"
-    FileTarget(root).publish(dists("pkg-a", "1.0") + dists("pkg-a", "2.0"))
+    public = "https://pypi.acme.test"
+    FileTarget(root, public_url=public).publish(dists("pkg-a", "1.0") + dists("pkg-a", "2.0"))
     runner = CliRunner()
-    target = ["--target", root.as_uri()]
+    target = ["--target", root.as_uri(), "--public-url", public]
     done = runner.invoke(static_group, ["yank", "pkg_a", "2.0", "--reason", 'use "1.0" <now>', *target])
     assert done.exit_code == 0, done.output
     assert done.output == 'yanked     pkg_a-2.0-py3-none-any.whl (use "1.0" <now>)\n'
     files = json.loads((root / "simple/pkg-a/index.v1+json").read_bytes())["files"]
     assert [f["yanked"] for f in files] == [False, 'use "1.0" <now>']
     assert 'data-yanked="use &quot;1.0&quot; &lt;now&gt;"' in (root / "simple/pkg-a/index.html").read_text()
+    # The page for people at the target's root shows the yank, and keeps the public URL.
+    page = (root / "project/pkg-a/index.html").read_text()
+    release = page[page.index('id="v2.0"') : page.index('id="v1.0"')]
+    assert "yanked: use &quot;1.0&quot; &lt;now&gt;" in release
+    assert f"pip install --index-url {public}/simple/ pkg-a" in page
     done = runner.invoke(static_group, ["unyank", "pkg-a", "2.0", *target])
     assert done.output == "unyanked   pkg_a-2.0-py3-none-any.whl\n"
     files = json.loads((root / "simple/pkg-a/index.v1+json").read_bytes())["files"]
     assert [f["yanked"] for f in files] == [False, False]
+    assert 'class="yanked-label"' not in (root / "project/pkg-a/index.html").read_text()
 
 
 @pytest.mark.parametrize(
@@ -609,11 +665,16 @@ def test_s3_yank_keeps_upload_times_and_survives_a_publish(s3: Any, dists: Calla
     ]
     record = json.loads(s3_body(s3, "packages/.pyhost-records/pkg_a-1.0-py3-none-any.whl.json"))
     assert record["yanked"] == "bad <build>" and record["upload-time"] == stamp
+    # The page for people shows the yank and the recorded upload time.
+    page = s3_body(s3, "project/pkg-a/").decode()
+    old_release = page[page.index('id="v1.0"') :]
+    assert "yanked: bad &lt;build&gt;" in old_release and f'<time datetime="{stamp}">' in old_release
     s3_target().set_yanked("pkg-a", "1.0", False)
     assert [f["yanked"] for f in json.loads(s3_body(s3, "simple/pkg-a/index.html"))["files"]] == [
         False,
         False,
     ]
+    assert 'class="yanked-label"' not in s3_body(s3, "project/pkg-a/").decode()
     with pytest.raises(
         PyhostError, match=r"no files of pkg-a 3\.0 in s3://unit-bucket/team/pypi: it has 1\.0"
     ):
