@@ -47,11 +47,22 @@ SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _SINCE = re.compile(r"^([1-9][0-9]{0,5})([mhdw])$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _ROTATED = re.compile(r"^\.([1-9][0-9]{0,4})(\.gz)?$")
-_CONTENT_RANGE = re.compile(r"^bytes ([0-9]+)-([0-9]+)/([0-9]+)$")
+_CONTENT_RANGE = re.compile(rb"^bytes ([0-9]+)-([0-9]+)/([0-9]+)$")
 # Cheap tests on the raw line before parsing it: with escape=json a quote inside a value is written \", so
 # these only match the fields themselves.
 _GET_MARK = b'"method":"GET"'
 _PACKAGES_MARK = b'"uri":"' + PACKAGES_PREFIX.encode()
+_OK_MARK = b'"status":200,'
+_PARTIAL_MARK = b'"status":206,'
+# The start of a line as nginx writes it for a GET of a file with status 200 or 206, values without escapes:
+# four times faster than json.loads, which reads every other line (keys in another order, escaped characters).
+_FAST_ENTRY = re.compile(
+    rb'\{"time":"[^"\\]*","msec":([0-9.]+),"remote_addr":"[^"\\]*","remote_user":"([^"\\]*)",'
+    rb'"method":"GET","uri":"(/packages/[^"\\]*)","status":(20[06]),"bytes_sent":[0-9]+,"body_bytes_sent":[0-9]+,'
+    rb'"content_range":"([^"\\]*)","completion":"([^"\\]*)",'
+)
+_LINE_ENDS = (b"}\n", b"}")
+_METADATA = b".metadata"
 # A line longer than this is not one nginx wrote for a request (its request line is bounded by its buffers).
 MAX_LINE = 64 * 1024
 
@@ -100,46 +111,63 @@ def _open(path: str) -> BinaryIO:
 
 
 class Summary:
-    """Completed downloads counted by (day, user, file), plus what was read."""
+    """Completed downloads counted by (day, user, URI), plus what was read."""
 
     def __init__(self, since: float | None = None) -> None:
         self.since = since
-        self.counts: dict[tuple[str, str, str], int] = {}
+        # (days since 1970, user name, URI) as nginx wrote them: decoded once per distinct key, in report().
+        self.counts: dict[tuple[int, bytes, bytes], int] = {}
         self.lines = 0
         self.other_lines = 0
         self.first: float | None = None
         self.last: float | None = None
         self.logs: list[str] = []
         self.errors: list[str] = []
-        self._days: dict[int, str] = {}
 
     def add_lines(self, lines: Iterable[bytes]) -> None:
         counts = self.counts
         since = self.since
+        first, last = self.first, self.last
+        read = other = 0
         for line in lines:
-            self.lines += 1
+            read += 1
             if not line.startswith(b"{") or len(line) > MAX_LINE:
-                self.other_lines += 1
+                other += 1
                 continue
-            if _GET_MARK not in line or _PACKAGES_MARK not in line:
+            if (
+                _GET_MARK not in line
+                or _PACKAGES_MARK not in line
+                or (_OK_MARK not in line and _PARTIAL_MARK not in line)
+            ):
                 continue
+            match = _FAST_ENTRY.match(line) if line.endswith(_LINE_ENDS) else None
             try:
-                entry = json.loads(line)
-                moment = float(entry["msec"])
+                fields = match.groups() if match is not None else _json_fields(line)
+                if fields is None:
+                    continue
+                msec, user, uri, status, content_range, completion = fields
+                if uri.endswith(_METADATA):
+                    continue
+                moment = float(msec)
             except (ValueError, KeyError, TypeError):
-                self.other_lines += 1
+                other += 1
                 continue
-            if self.first is None or moment < self.first:
-                self.first = moment
-            if self.last is None or moment > self.last:
-                self.last = moment
+            if first is None or moment < first:
+                first = moment
+            if last is None or moment > last:
+                last = moment
             if since is not None and moment < since:
                 continue
-            filename = _downloaded_file(entry)
-            if filename is None:
+            if status == b"200":
+                if completion != b"OK":
+                    continue
+            elif status != b"206" or not _completes_file(content_range):
                 continue
-            key = (self._day(moment), str(entry.get("remote_user") or ""), filename)
+            key = (int(moment // 86400), user, uri)
             counts[key] = counts.get(key, 0) + 1
+        self.lines += read
+        self.other_lines += other
+        self.first, self.last = first, last
 
     def add_file(self, path: str) -> None:
         """Read one log; a file that cannot be read is reported and the others still count."""
@@ -151,25 +179,25 @@ class Summary:
             return
         self.logs.append(path)
 
-    def _day(self, moment: float) -> str:
-        number = int(moment // 86400)
-        day = self._days.get(number)
-        if day is None:
-            day = self._days[number] = time.strftime("%Y-%m-%d", time.gmtime(number * 86400))
-        return day
-
     def report(self, parse: Parser, by: str = "project", project: str | None = None) -> dict[str, Any]:
         """Rows keyed by BY (see ROW_KEYS), most downloads first, each with its distinct users."""
         if by not in ROW_KEYS:
             raise StatsError(f"--by {by!r}: choose one of {', '.join(BY_CHOICES)}")
-        names = _parsed_names(parse, {filename for _, _, filename in self.counts})
+        files = {uri: _file_of(uri) for uri in {uri for _, _, uri in self.counts}}
+        names = _parsed_names(parse, {name for name in files.values() if name is not None})
+        days: dict[int, str] = {}
         rows: dict[tuple[str, ...], dict[str, Any]] = {}
         everyone: set[str] = set()
         total = 0
-        for (day, user, filename), count in self.counts.items():
-            parsed = names.get(filename)
-            if parsed is None or (project is not None and parsed[0] != project):
+        for (number, raw_user, uri), count in self.counts.items():
+            filename = files[uri]
+            parsed = names.get(filename) if filename is not None else None
+            if filename is None or parsed is None or (project is not None and parsed[0] != project):
                 continue
+            day = days.get(number)
+            if day is None:
+                day = days[number] = time.strftime("%Y-%m-%d", time.gmtime(number * 86400))
+            user = raw_user.decode("utf-8", "replace")
             fields = {"project": parsed[0], "version": parsed[1], "file": filename, "user": user, "day": day}
             key = tuple(fields[name] for name in ROW_KEYS[by])
             row = rows.get(key)
@@ -199,28 +227,30 @@ class Summary:
         }
 
 
-def _downloaded_file(entry: dict[str, Any]) -> str | None:
-    """The file name of a completed download of a distribution, or None for anything else."""
-    if entry.get("method") != "GET":
+def _json_fields(line: bytes) -> tuple[bytes, ...] | None:
+    """The fields _FAST_ENTRY reads, from a line it does not match (parsed as JSON); None for not a GET."""
+    entry = json.loads(line)
+    if entry["method"] != "GET":
         return None
-    status = str(entry.get("status"))
-    if status == "200":
-        if entry.get("completion") != "OK":
-            return None
-    elif status != "206" or not _completes_file(str(entry.get("content_range") or "")):
+    names = ("msec", "remote_user", "uri", "status", "content_range", "completion")
+    return tuple(str(entry.get(name) or "").encode() for name in names)
+
+
+def _file_of(uri: bytes) -> str | None:
+    """The file name of a download's URI (/packages/NAME), or None for anything else (metadata too)."""
+    try:
+        path = uri.decode().split("?", 1)[0]
+    except UnicodeDecodeError:
         return None
-    uri = str(entry.get("uri") or "")
-    if not uri.startswith(PACKAGES_PREFIX):
+    if not path.startswith(PACKAGES_PREFIX):
         return None
-    name = uri[len(PACKAGES_PREFIX) :].split("?", 1)[0]
-    if "%" in name:
-        name = urllib.parse.unquote(name)
+    name = urllib.parse.unquote(path[len(PACKAGES_PREFIX) :])
     if not name or "/" in name or name.endswith(".metadata"):
         return None
     return name
 
 
-def _completes_file(content_range: str) -> bool:
+def _completes_file(content_range: bytes) -> bool:
     """A 206 whose range reaches the file's last byte: the request that finishes a resumed download."""
     match = _CONTENT_RANGE.match(content_range)
     return bool(match) and int(match.group(2)) + 1 == int(match.group(3))
