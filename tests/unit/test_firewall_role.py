@@ -1,0 +1,89 @@
+"""roles/firewall: its options documented as they are defaulted, and the rules it writes."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+
+ROLE = Path(__file__).resolve().parents[2] / "roles" / "firewall"
+
+
+def render(**overrides: object) -> str:
+    env = jinja2.Environment(  # noqa: S701 - nftables rules, not HTML
+        loader=jinja2.FileSystemLoader(ROLE / "templates"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["bool"] = bool
+    values: dict[str, object] = {
+        **yaml.safe_load((ROLE / "vars" / "main.yml").read_text()),
+        "ansible_managed": "managed",
+        "firewall_allow_ping": True,
+        "firewall_web_ports": [80, 443],
+        "firewall_allow": [],
+        "__firewall_ssh_ports": [22],
+    }
+    values.update(overrides)
+    return env.get_template("pyhost-firewall.nft.j2").render(**values)
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    options = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"][
+        "options"
+    ]
+    assert set(defaults) == set(options)
+    for name, value in defaults.items():
+        assert options[name]["default"] == value, name
+
+
+def test_only_its_own_table_is_replaced() -> None:
+    rules = render()
+    assert "flush ruleset" not in rules
+    head = [line for line in rules.splitlines() if line.startswith("table") or line.startswith("delete")]
+    assert head == [
+        "table inet pyhost_firewall",
+        "delete table inet pyhost_firewall",
+        "table inet pyhost_firewall {",
+    ]
+    assert "type filter hook input priority filter; policy drop;" in rules
+
+
+def test_ssh_web_and_extra_rules() -> None:
+    rules = render(
+        __firewall_ssh_ports=[22, 2222],
+        firewall_allow=[
+            {"port": 9100, "source": "10.0.0.0/8", "comment": 'node "exporter"'},
+            {"port": 51820, "proto": "udp"},
+            {"port": 5432, "source": "2001:db8::/32"},
+        ],
+    )
+    assert 'tcp dport { 22, 2222 } accept comment "ssh"' in rules
+    assert 'tcp dport { 80, 443 } accept comment "web"' in rules
+    assert "ip saddr 10.0.0.0/8 tcp dport 9100 accept comment \"node 'exporter'\"" in rules
+    assert 'udp dport 51820 accept comment "pyhost_firewall_allow"' in rules
+    assert "ip6 saddr 2001:db8::/32 tcp dport 5432 accept" in rules
+
+
+def test_ping_can_be_refused() -> None:
+    assert "echo-request" in render()
+    assert "echo-request" not in render(firewall_allow_ping=False)
+    # Errors and IPv6 neighbour discovery stay: without them IPv6 stops working.
+    assert re.search(r"icmpv6 type \{[^}]*nd-neighbor-solicit", render(firewall_allow_ping=False))
+
+
+@pytest.mark.skipif(shutil.which("nft") is None, reason="nft is not installed here")
+def test_nft_accepts_the_rules(tmp_path: Path) -> None:
+    path = tmp_path / "rules.nft"
+    path.write_text(render(firewall_allow=[{"port": 9100, "source": "192.0.2.0/24"}]))
+    check = subprocess.run(["nft", "-c", "-f", str(path)], capture_output=True, text=True, check=False)
+    if "Operation not permitted" in check.stderr:
+        pytest.skip("nft -c needs CAP_NET_ADMIN")
+    assert check.returncode == 0, check.stderr
