@@ -21,6 +21,7 @@ from rich.table import Table
 
 from pyhost import (
     __version__,
+    bans,
     clientconfig,
     content,
     runner,
@@ -626,6 +627,38 @@ def stats_command(
         click.echo(json.dumps(summary, indent=2, sort_keys=True))
     else:
         stats_host.print_summary(host, summary, _stdout())
+
+
+# unban ----------------------------------------------------------------------------------------------
+
+
+@main.command(
+    "unban",
+    epilog="""\b
+Examples:
+  pyhost unban --host theviji 203.0.113.7
+  pyhost unban --host theviji 2001:db8::7
+""",
+)
+@click.argument("address", metavar="IP")
+@click.option("--host", required=True, help="The server that banned the address.")
+@_common
+def unban_command(address: str, host: str, inventory: str | None) -> None:
+    """Lift fail2ban's ban of an address (in every jail).
+
+    The server bans an address that keeps failing: wrong passwords on the index, rate-limit hits, SSH
+    logins (`pyhost status` lists the bans). Add networks that must never be banned to
+    pyhost_trusted_networks.
+    """
+    ip = bans.parse_address(address)
+    ws = Workspace.open(inventory)
+    _index_server(ws, host)
+    _require_connection(ws, [host])
+    jails = bans.unban(ws, host, ip, _stderr())
+    if jails:
+        _stdout().print(f"Unbanned {ip} on {host} ({jails} jail{'s' if jails > 1 else ''}).")
+    else:
+        _stdout().print(f"{ip} was not banned on {host}: nothing to do.")
 
 
 # client-config --------------------------------------------------------------------------------------

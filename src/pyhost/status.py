@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from pyhost import content, runner
+from pyhost import bans, content, runner
 from pyhost.errors import PyhostError
 from pyhost.workspace import Workspace
 
@@ -188,6 +188,7 @@ def evaluate(facts: dict[str, Any], https: dict[str, Any], now: datetime | None 
         "domain": facts.get("domain"),
         "healthy": not problems,
         "updates": _updates(facts),
+        "bans": bans.report(facts),
         "problems": problems,
         "services": services,
         "https": https,
@@ -305,6 +306,14 @@ def print_report(data: dict[str, Any], console: Console) -> None:
         else "[yellow]due[/yellow]",
         f"{updates['pending']} pending ({updates['security']} security)"
         + (", reboot required" if updates["reboot_required"] else ""),
+    )
+    banned = data["bans"]
+    table.add_row(
+        "bans",
+        "[green]ok[/green]" if banned["running"] else "[yellow]off[/yellow]",
+        (", ".join(f"{ip} ({jail})" for jail, ips in banned["jails"].items() for ip in ips) or "none")
+        if banned["running"]
+        else "fail2ban is not running",
     )
     console.print(f"[bold]{data['host']}[/bold] ({data['domain']})")
     console.print(table)
