@@ -59,19 +59,16 @@ def report(facts: dict[str, Any]) -> dict[str, Any]:
 
 def unban(workspace: Workspace, host: str, address: str, console: Console) -> int:
     """Lift fail2ban's ban of ADDRESS in every jail of HOST; the number of jails it was banned in."""
-    result = runner.run_playbook(
+    answer = runner.run_for_artifact(
         workspace,
         content.playbook("unban.yml"),
-        limit=host,
+        host,
+        ARTIFACT_KEY,
+        failed=f"could not unban {address} on {host}",
         extravars={"pyhost_unban_address": address},
         console=console,
         title=f"Unbanning {address} on {host}",
     )
-    runner.raise_unreachable(workspace, result)
-    answer = result.artifact_data.get(ARTIFACT_KEY)
-    if not result.ok or not isinstance(answer, dict):
-        reason = result.failures[0].message if result.failures else f"exit code {result.rc}"
-        raise PyhostError(f"could not unban {address} on {host}: {reason}")
     try:
         return int(answer.get("unbanned") or 0)
     except (TypeError, ValueError) as exc:

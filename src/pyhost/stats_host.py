@@ -19,6 +19,7 @@ from pyhost.errors import PyhostError
 from pyhost.workspace import Workspace
 
 ARTIFACT_KEY = "pyhost_stats"
+SERVER_ERROR = "stats: error: "
 
 
 def server_arguments(since: str | None, project: str | None, by: str) -> list[str]:
@@ -39,22 +40,23 @@ def server_arguments(since: str | None, project: str | None, by: str) -> list[st
 
 def gather(workspace: Workspace, host: str, argv: list[str], console: Console) -> dict[str, Any]:
     """Run playbooks/stats.yml on HOST and return the summary stats.py made there."""
-    result = runner.run_playbook(
-        workspace,
-        content.playbook("stats.yml"),
-        limit=host,
-        extravars={"pyhost_stats_script": str(Path(stats.__file__).resolve()), "pyhost_stats_args": argv},
-        console=console,
-        title=f"Reading the access logs of {host}",
-    )
-    runner.raise_unreachable(workspace, result)
-    summary = result.artifact_data.get(ARTIFACT_KEY)
-    if not result.ok or not isinstance(summary, dict):
-        reason = result.failures[0].message if result.failures else f"exit code {result.rc}"
-        raise PyhostError(
-            f"could not read the download statistics of {host}: {reason.split('stats: error: ')[-1]}"
+    failed = f"could not read the download statistics of {host}"
+    try:
+        return runner.run_for_artifact(
+            workspace,
+            content.playbook("stats.yml"),
+            host,
+            ARTIFACT_KEY,
+            failed=failed,
+            extravars={"pyhost_stats_script": str(Path(stats.__file__).resolve()), "pyhost_stats_args": argv},
+            console=console,
+            title=f"Reading the access logs of {host}",
         )
-    return summary
+    except PyhostError as exc:
+        # stats.py's own one-line error, without Ansible's wrapping.
+        if SERVER_ERROR not in str(exc):
+            raise
+        raise PyhostError(f"{failed}: {str(exc).split(SERVER_ERROR)[-1]}") from exc
 
 
 def _when(moment: float | None) -> str:
