@@ -48,6 +48,9 @@ LABEL = "pyhost.sandbox=1"
 SYSTEMD_RUN_OPTIONS = (
     "--cap-add",
     "SYS_ADMIN",
+    # The firewall role's nftables rules, and fail2ban's bans.
+    "--cap-add",
+    "NET_ADMIN",
     "--cgroupns=host",
     "-v",
     "/sys/fs/cgroup:/sys/fs/cgroup:rw",
