@@ -85,14 +85,14 @@ def print_summary(host: str, summary: dict[str, Any], console: Console) -> None:
     console.print(f"total: {summary['downloads']} downloads by {summary['users']} users", highlight=False)
     logs = len(summary["logs"])
     console.print(
-        f"read {logs} log file(s), {summary['lines']} lines, entries from {_when(summary['first'])} "
+        f"read {logs} log file(s), {summary['lines']} lines; file requests from {_when(summary['first'])} "
         f"to {_when(summary['last'])} UTC",
         style="dim",
         highlight=False,
     )
     if summary["other_lines"]:
         console.print(
-            f"{summary['other_lines']} lines were not in pyhost's JSON log format (written before it?)",
+            f"{summary['other_lines']} lines not readable as pyhost's JSON log (written before it?)",
             style="dim",
             highlight=False,
         )
