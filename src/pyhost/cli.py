@@ -19,7 +19,19 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from pyhost import __version__, clientconfig, content, runner, sandbox, status, users, workspace
+from pyhost import (
+    __version__,
+    bans,
+    clientconfig,
+    content,
+    runner,
+    sandbox,
+    stats,
+    stats_host,
+    status,
+    users,
+    workspace,
+)
 from pyhost.errors import PyhostError
 from pyhost.static_cli import static
 from pyhost.workspace import Workspace
@@ -628,6 +640,84 @@ Example:
 def unyank(project: str, version: str, host: str, inventory: str | None) -> None:
     """Take back the yank of PROJECT VERSION: installers consider it again."""
     _set_yanked(inventory, host, project, version, reason=None, yank=False)
+
+
+# stats ----------------------------------------------------------------------------------------------
+
+
+@main.command(
+    "stats",
+    epilog="""\b
+Examples:
+  pyhost stats --host theviji
+  pyhost stats --host theviji --since 30d --by version
+  pyhost stats --host theviji --project requests --by day --json
+""",
+)
+@click.option("--host", required=True, help="The server whose access logs to read.")
+@click.option(
+    "--since", metavar="PERIOD", help="Only the last 30d, 12h, 2w or 90m, or since a date (YYYY-MM-DD)."
+)
+@click.option("--project", metavar="NAME", help="Only this project.")
+@click.option(
+    "--by",
+    type=click.Choice(stats.BY_CHOICES),
+    default="project",
+    show_default=True,
+    help="One row per project, version (of a project), file, user or day.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@_common
+def stats_command(
+    *, host: str, since: str | None, project: str | None, by: str, as_json: bool, inventory: str | None
+) -> None:
+    """Count the downloads of the index.
+
+    Reads nginx's access logs on the server, the rotated and compressed ones too (nginx keeps 14 days by
+    default), and counts completed downloads of distribution files: not 304s, HEADs, metadata files or
+    aborted transfers. Users are the names clients logged in with.
+    """
+    argv = stats_host.server_arguments(since, project, by)
+    ws = Workspace.open(inventory)
+    _index_server(ws, host)
+    _require_connection(ws, [host])
+    summary = stats_host.gather(ws, host, argv, _stderr())
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, sort_keys=True))
+    else:
+        stats_host.print_summary(host, summary, _stdout())
+
+
+# unban ----------------------------------------------------------------------------------------------
+
+
+@main.command(
+    "unban",
+    epilog="""\b
+Examples:
+  pyhost unban --host theviji 203.0.113.7
+  pyhost unban --host theviji 2001:db8::7
+""",
+)
+@click.argument("address", metavar="IP")
+@click.option("--host", required=True, help="The server that banned the address.")
+@_common
+def unban_command(address: str, host: str, inventory: str | None) -> None:
+    """Lift fail2ban's ban of an address (in every jail).
+
+    The server bans an address that keeps failing: wrong passwords on the index, rate-limit hits, SSH
+    logins (`pyhost status` lists the bans). Add networks that must never be banned to
+    pyhost_trusted_networks.
+    """
+    ip = bans.parse_address(address)
+    ws = Workspace.open(inventory)
+    _index_server(ws, host)
+    _require_connection(ws, [host])
+    jails = bans.unban(ws, host, ip, _stderr())
+    if jails:
+        _stdout().print(f"Unbanned {ip} on {host} ({jails} jail{'s' if jails > 1 else ''}).")
+    else:
+        _stdout().print(f"{ip} was not banned on {host}: nothing to do.")
 
 
 # client-config --------------------------------------------------------------------------------------

@@ -334,6 +334,30 @@ def run_playbook(
     return result
 
 
+def run_for_artifact(
+    workspace: Workspace,
+    playbook: Path,
+    host: str,
+    key: str,
+    *,
+    failed: str,
+    extravars: dict[str, Any] | None = None,
+    console: Console | None = None,
+    title: str | None = None,
+) -> dict[str, Any]:
+    """Run PLAYBOOK on HOST and return what it handed over with set_stats under KEY.
+
+    An unreachable host, a failed task or a missing answer is one error line starting with FAILED.
+    """
+    result = run_playbook(workspace, playbook, limit=host, extravars=extravars, console=console, title=title)
+    raise_unreachable(workspace, result)
+    answer = result.data.get(key)
+    if not result.ok or not isinstance(answer, dict):
+        reason = result.failures[0].message if result.failures else f"exit code {result.rc}"
+        raise PyhostError(f"{failed}: {reason}")
+    return answer
+
+
 def check_reachable(workspace: Workspace, limit: str, console: Console | None = None) -> None:
     """Connect to each host of LIMIT once (ansible's ping); fail with one line on the first unreachable one.
 

@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from pyhost import content, runner
+from pyhost import bans, content, runner
 from pyhost.errors import PyhostError
 from pyhost.workspace import Workspace
 
@@ -188,11 +188,29 @@ def evaluate(facts: dict[str, Any], https: dict[str, Any], now: datetime | None 
     return {
         "domain": facts.get("domain"),
         "healthy": not problems,
+        "updates": _updates(facts),
+        "bans": bans.report(facts),
         "problems": problems,
         "services": services,
         "https": https,
         "certificate": certificate,
         "packages": packages,
+    }
+
+
+def _updates(facts: dict[str, Any]) -> dict[str, Any]:
+    """Pending updates (the Inst lines of apt-get --simulate upgrade) and whether a reboot is due.
+
+    Shown, never a failure: security updates install themselves every day (the updates role), and what is
+    left waits for the next run, a reboot or the administrator.
+    """
+    lines = [str(line) for line in facts.get("upgrades") or []]
+    security = [line.split()[1] for line in lines if len(line.split()) > 1 and "-security" in line.lower()]
+    return {
+        "pending": len(lines),
+        "security": len(security),
+        "security_packages": security,
+        "reboot_required": str(facts.get("reboot_required")).lower() == "true",
     }
 
 
@@ -280,6 +298,23 @@ def print_report(data: dict[str, Any], console: Console) -> None:
         "packages",
         mark(packages["ok"]),
         f"{packages['files']} files, {_human_bytes(packages['bytes'])} in {packages['dir']}",
+    )
+    updates = data["updates"]
+    table.add_row(
+        "updates",
+        "[green]ok[/green]"
+        if not (updates["security"] or updates["reboot_required"])
+        else "[yellow]due[/yellow]",
+        f"{updates['pending']} pending ({updates['security']} security)"
+        + (", reboot required" if updates["reboot_required"] else ""),
+    )
+    banned = data["bans"]
+    table.add_row(
+        "bans",
+        "[green]ok[/green]" if banned["running"] else "[yellow]off[/yellow]",
+        (", ".join(f"{ip} ({jail})" for jail, ips in banned["jails"].items() for ip in ips) or "none")
+        if banned["running"]
+        else "fail2ban is not running",
     )
     console.print(f"[bold]{data['host']}[/bold] ({data['domain']})")
     console.print(table)

@@ -140,6 +140,7 @@ def test_sandbox_inventory_is_what_ansible_reads(tmp_path: Path) -> None:
     assert values["certbot_acme_server"] == "https://pebble:14000/dir"
     assert values["certbot_acme_ca_bundle"] == "/usr/local/share/pyhost/acme-ca.pem"
     assert values["pyhost_acme_email"] == "admin@pyhost.test"
+    assert values["pyhost_trusted_networks"] == ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
     assert values["pyenv_git_url"] == "file:///srv/pyhost-mirrors/pyenv.git"
     assert values["pyenv_git_ref"] == "f" * 40
     assert values["pyenv_python_build_mirror_url"] == "file:///srv/pyhost-mirrors/cpython"
