@@ -58,6 +58,9 @@ SYSTEMD_RUN_OPTIONS = (
     "/run/lock",
     "--security-opt",
     "seccomp=unconfined",
+    # Where AppArmor runs (Ubuntu), docker's default profile forbids the mounts of systemd's sandboxed units.
+    "--security-opt",
+    "apparmor=unconfined",
 )
 BOOT_TIMEOUT = 120
 PEBBLE_TIMEOUT = 30
