@@ -98,6 +98,8 @@ IMPORT_CHANGES = (
     "ENV container=docker",
 )
 
+# pebble's listener certificate and its CA carry the extensions that strict verification asks for (the default
+# of Python 3.13, on Debian 13): key usages, and the leaf's authority key identifier.
 PEBBLE_DOCKERFILE = """\
 FROM {base}
 RUN apt-get update \\
@@ -105,9 +107,12 @@ RUN apt-get update \\
  && rm -rf /var/lib/apt/lists/*
 RUN mkdir -p /etc/pebble && cd /etc/pebble \\
  && openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj '/CN=pyhost test pebble CA' \\
-      -keyout ca.key -out ca.pem \\
+      -addext 'keyUsage=critical,keyCertSign,cRLSign' -keyout ca.key -out ca.pem \\
  && openssl req -newkey rsa:2048 -nodes -subj '/CN=pebble' -keyout key.pem -out req.csr \\
- && printf 'subjectAltName=DNS:pebble,DNS:localhost,IP:127.0.0.1\\n' > san.ext \\
+ && printf '%s\\n' 'subjectAltName=DNS:pebble,DNS:localhost,IP:127.0.0.1' \\
+      'basicConstraints=critical,CA:FALSE' 'keyUsage=critical,digitalSignature,keyEncipherment' \\
+      'extendedKeyUsage=serverAuth' \\
+      'subjectKeyIdentifier=hash' 'authorityKeyIdentifier=keyid' > san.ext \\
  && openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \\
       -extfile san.ext -out cert.pem \\
  && chmod 0644 key.pem
