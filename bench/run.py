@@ -169,11 +169,11 @@ class Bench:
     def sandbox_up(self) -> None:
         self.say(f"sandbox up (workspace {self.workspace})")
         if self.args.host_image:
-            images.sandbox_host_image = lambda _versions, _ref: self.args.host_image  # type: ignore[assignment]
+            images.sandbox_host_image = lambda _host, _versions, _ref: self.args.host_image  # type: ignore[assignment]
         elif not self.args.cached_python:
             # From scratch: the bare systemd image, so the first provision builds CPython as on a new VPS
             # (the sandbox would otherwise start from the cached CPython image when one exists).
-            images.sandbox_host_image = lambda _versions, _ref: images.ensure_base_image()  # type: ignore[assignment]
+            images.sandbox_host_image = lambda host, _versions, _ref: images.ensure_base_image(host)  # type: ignore[assignment]
         sandbox.up(str(self.workspace), self.console)
         self.run.provision["host_image"] = subprocess.run(
             ["docker", "inspect", "--format", "{{.Config.Image}}", HOST],

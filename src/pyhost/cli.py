@@ -24,6 +24,7 @@ from pyhost import (
     bans,
     clientconfig,
     content,
+    images,
     runner,
     sandbox,
     stats,
@@ -34,6 +35,7 @@ from pyhost import (
 )
 from pyhost.errors import PyhostError
 from pyhost.static_cli import static
+from pyhost.testbed import default_python_versions
 from pyhost.workspace import Workspace
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
@@ -806,6 +808,15 @@ _OFFLINE = click.option(
 )
 
 
+_PLATFORM = click.option(
+    "--platform",
+    type=click.Choice(list(images.SUITES)),
+    envvar=images.PLATFORM_ENV,
+    default=None,
+    help=f"The sandbox host's system (default {images.DEFAULT_PLATFORM}; also {images.PLATFORM_ENV}).",
+)
+
+
 def _print_sandbox(info: dict[str, Any], out: Console) -> None:
     for key in ("state", "url", "domain", "connect", "ca_file", "container", "inventory"):
         out.print(f"{key:10} {info.get(key) or '-'}")
@@ -813,10 +824,14 @@ def _print_sandbox(info: dict[str, Any], out: Console) -> None:
 
 @sandbox_group.command("up")
 @_OFFLINE
+@_PLATFORM
 @_common
-def sandbox_up(offline: bool | None, inventory: str | None) -> None:
-    """Start the sandbox (or keep it running) and register it as host `sandbox`."""
-    info = sandbox.up(inventory, _stderr(), offline)
+def sandbox_up(offline: bool | None, platform: str | None, inventory: str | None) -> None:
+    """Start the sandbox (or keep it running) and register it as host `sandbox`.
+
+    A running sandbox keeps its platform: `pyhost sandbox down` first to change it.
+    """
+    info = sandbox.up(inventory, _stderr(), offline, platform)
     out = _stdout()
     _print_sandbox(info, out)
     hint = "" if inventory is None else f" --inventory {inventory}"
@@ -854,17 +869,18 @@ def sandbox_status(ctx: click.Context, as_json: bool, inventory: str | None) -> 
 
 @sandbox_group.command("prepare")
 @_OFFLINE
+@_PLATFORM
 @_common
-def sandbox_prepare(offline: bool | None, inventory: str | None) -> None:
+def sandbox_prepare(offline: bool | None, platform: str | None, inventory: str | None) -> None:
     """Build the images and the offline mirrors only."""
-    prepared = sandbox.prepare(_stderr(), offline)
+    prepared = sandbox.prepare(_stderr(), offline, platform)
     out = _stdout()
     out.print(f"host image    {prepared.host_image}")
     out.print(f"pebble image  {prepared.pebble_image}")
     if prepared.mirrors:
         out.print(
             f"mirrors       {prepared.mirrors.root} "
-            f"(pyenv {prepared.mirrors.pyenv_ref[:12]}, CPython {sandbox.PYTHON_VERSION})"
+            f"(pyenv {prepared.mirrors.pyenv_ref[:12]}, CPython {', '.join(default_python_versions())})"
         )
     else:
         out.print("mirrors       none (online: pyenv and CPython are downloaded by the roles)")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pyhost import docker, mirrors
+from pyhost import docker, images, mirrors
 from pyhost.testbed import Testbed
 
 
@@ -101,7 +101,7 @@ def test_environment_is_what_molecule_reads(
     offline = mirrors.Mirrors(
         root=tmp_path, pyenv_git=tmp_path / "pyenv.git", pyenv_ref="abc", cpython=tmp_path
     )
-    bed = Testbed("host:tag", "pebble:tag", "python:tag", offline, ["3.13.5"])
+    bed = Testbed(images.platform(), "host:tag", "pebble:tag", "python:tag", offline, ["3.13.5"])
     env = bed.environment()
     molecule = Path(__file__).resolve().parents[2] / "molecule"
     read = {
