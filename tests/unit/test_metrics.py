@@ -3,27 +3,22 @@ read incrementally across runs, rotations and truncation; the certificate's expi
 
 from __future__ import annotations
 
-import datetime
 import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
 import jinja2
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
 from prometheus_client.parser import text_string_to_metric_families
 
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "metrics"
-NOT_AFTER = datetime.datetime(2027, 3, 1, 12, 30, 5, tzinfo=datetime.UTC)
 
 
 def load_collector() -> ModuleType:
@@ -191,24 +186,35 @@ def test_counters_survive_a_missing_log_and_restart_from_zero_without_state(host
     assert host.requests() == {"200": 1}
 
 
-def test_certificate_expiry_is_its_not_after(host: Host) -> None:
+def test_certificate_expiry_is_its_not_after(host: Host, tmp_path: Path) -> None:
     assert host.run() == 0
     assert not any(name == "pyhost_certificate_expiry_timestamp_seconds" for name, _ in host.metrics())
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pypi.example.com")])
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(NOT_AFTER - datetime.timedelta(days=90))
-        .not_valid_after(NOT_AFTER)
-        .sign(key, hashes.SHA256())
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            str(tmp_path / "key.pem"),
+            "-out",
+            str(host.certificate),
+            "-days",
+            "47",
+            "-subj",
+            "/CN=pypi.example.com",
+        ],
+        check=True,
+        capture_output=True,
     )
-    host.certificate.write_bytes(certificate.public_bytes(Encoding.PEM))
+    not_after = x509.load_pem_x509_certificate(host.certificate.read_bytes()).not_valid_after_utc.timestamp()
+    assert abs(not_after - (time.time() + 47 * 86400)) < 600
     assert host.run() == 0
-    assert host.value("pyhost_certificate_expiry_timestamp_seconds") == NOT_AFTER.timestamp()
+    assert host.value("pyhost_certificate_expiry_timestamp_seconds") == not_after
 
 
 def test_a_bad_certificate_is_one_line_and_nothing_written(

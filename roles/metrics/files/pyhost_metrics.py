@@ -23,7 +23,6 @@ import os
 import ssl
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -109,21 +108,13 @@ class State:
             "offset": self.offset,
             "totals": vars(self.totals),
         }
-        _write_atomically(path, json.dumps(data, sort_keys=True).encode())
-
-
-def _write_atomically(path: str, content: bytes) -> None:
-    directory = os.path.dirname(path) or "."
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".pyhost-metrics.")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(content)
+        # One run at a time (systemd never starts a unit twice at once): a fixed temporary name is enough.
+        temporary = path + ".new"
+        with open(temporary, "w", encoding="utf-8") as file:
+            json.dump(data, file, sort_keys=True)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 def _lines(path: str, offset: int, budget: int) -> Iterator[tuple[bytes, int]]:
