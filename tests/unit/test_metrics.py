@@ -123,6 +123,8 @@ def test_counts_requests_uploads_and_bytes_exactly(host: Host) -> None:
         entry("/", method="POST", status=409, sent=220),
         entry("/", method="GET", status=200, sent=500),
         b'192.0.2.7 - - [01/Dec/2026:00:00:00 +0000] "GET / HTTP/1.1" 200 5\n',
+        # Not a line nginx writes: one unreadable line, however long.
+        b"x" * (2 * collector.CHUNK + 10) + b"\n",
         # nginx is still writing this one: counted at the next run.
         entry(status=404, sent=99).rstrip(b"\n")[:40],
     )
@@ -130,7 +132,7 @@ def test_counts_requests_uploads_and_bytes_exactly(host: Host) -> None:
     assert host.requests() == {"200": 5, "304": 1, "401": 2, "409": 1}
     assert host.value("pyhost_uploads_total") == 2
     assert host.value("pyhost_http_response_bytes_total") == 1000 + 2000 + 150 + 600 + 420 + 220 + 500
-    assert host.value("pyhost_access_log_unreadable_lines_total") == 1
+    assert host.value("pyhost_access_log_unreadable_lines_total") == 2
     # No temporary file is left next to the output (node_exporter reads every *.prom there).
     assert sorted(path.name for path in host.output_dir.iterdir()) == ["pyhost.prom"]
 
@@ -164,6 +166,26 @@ def test_rotation_finishes_the_old_file_then_reads_the_new_one(host: Host) -> No
     append(host.log, entry(status=201))
     assert host.run() == 0
     assert host.requests() == {"200": 4, "201": 1, "403": 1, "500": 1}
+
+
+def test_a_rotation_larger_than_one_run_is_finished_before_the_new_file(host: Host) -> None:
+    line = entry(status=200)
+    append(host.log, line)
+    state = collector.State()
+    collector.update(state, str(host.log))
+    rotated = host.log.with_name(host.log.name + ".1")
+    host.log.rename(rotated)
+    append(rotated, line * 10)
+    append(host.log, entry(status=404))
+    # Four lines' worth a run: 4 + 4 old lines, then the last 2 and the new file's line.
+    runs = 0
+    while state.totals.requests != {"200": 11, "404": 1}:
+        collector.update(state, str(host.log), budget=4 * len(line))
+        runs += 1
+        assert runs <= 4, state.totals
+    assert runs == 3
+    collector.update(state, str(host.log), budget=4 * len(line))
+    assert state.totals.requests == {"200": 11, "404": 1}
 
 
 def test_a_log_truncated_in_place_is_read_from_its_start(host: Host) -> None:

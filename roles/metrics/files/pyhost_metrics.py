@@ -30,7 +30,7 @@ from prometheus_client import CollectorRegistry, write_to_textfile
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-# A line longer than this is not one nginx wrote for a request; it is skipped, and so is anything past it.
+# A line longer than this is not one nginx wrote for a request: it counts as one unreadable line.
 MAX_LINE = 64 * 1024
 # At most this much log is read in one run (a first run over a large log catches up over several runs).
 MAX_READ = 256 * 1024 * 1024
@@ -118,11 +118,15 @@ class State:
 
 
 def _lines(path: str, offset: int, budget: int) -> Iterator[tuple[bytes, int]]:
-    """Each whole line of PATH from OFFSET on, with the offset after it, reading at most BUDGET bytes."""
+    """Each whole line of PATH from OFFSET on, with the offset after it, reading at most BUDGET bytes.
+
+    A line longer than MAX_LINE is yielded once, cut there, and the rest of it is skipped.
+    """
     with open(path, "rb") as file:
         file.seek(offset)
         pending = b""
         position = offset
+        skipping = False
         while budget > 0:
             chunk = file.read(min(CHUNK, budget))
             if not chunk:
@@ -132,13 +136,16 @@ def _lines(path: str, offset: int, budget: int) -> Iterator[tuple[bytes, int]]:
             start = 0
             while (end := pending.find(b"\n", start)) >= 0:
                 position += end + 1 - start
-                yield pending[start:end], position
+                if not skipping:
+                    yield pending[start:end], position
+                skipping = False
                 start = end + 1
             pending = pending[start:]
             if len(pending) > MAX_LINE:
-                # Not a log line: skip to the next newline.
                 position += len(pending)
-                yield pending, position
+                if not skipping:
+                    yield pending, position
+                skipping = True
                 pending = b""
 
 
@@ -174,8 +181,11 @@ def update(state: State, log: str, budget: int = MAX_READ) -> None:
     if state.inode is not None and state.inode != current.st_ino:
         old = _rotated(log, state.inode)
         if old is not None:
-            _, used = _read(old, state.offset, state.totals, budget)
+            state.offset, used = _read(old, state.offset, state.totals, budget)
             budget -= used
+            if budget <= 0:
+                # The rest of the old file first, at the next run.
+                return
         state.inode, state.offset = current.st_ino, 0
     if state.inode is None:
         state.inode, state.offset = current.st_ino, 0
