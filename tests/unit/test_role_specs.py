@@ -13,7 +13,7 @@ import yaml
 ROLES = Path(__file__).resolve().parents[2] / "roles"
 
 
-@pytest.mark.parametrize("role", ["firewall", "updates", "fail2ban"])
+@pytest.mark.parametrize("role", ["firewall", "updates", "fail2ban", "metrics"])
 def test_defaults_are_the_documented_ones(role: str) -> None:
     defaults = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text()) or {}
     spec = yaml.safe_load((ROLES / role / "meta" / "argument_specs.yml").read_text())
