@@ -70,6 +70,8 @@ class RunResult:
     failures: list[Failure] = field(default_factory=list)
     unreachable: dict[str, str] = field(default_factory=dict)
     results: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # What the playbook handed over with ansible.builtin.set_stats (ansible-runner's artifact_data).
+    stats: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -208,6 +210,7 @@ class EventDisplay:
             self._refresh()
         elif kind == "playbook_on_stats":
             self.result.recap = _recap(data)
+            self.result.stats = dict(data.get("artifact_data") or {})
 
 
 def _recap(stats: dict[str, Any]) -> dict[str, dict[str, int]]:
