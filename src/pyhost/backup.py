@@ -153,8 +153,9 @@ def restore(
 def print_snapshots(snapshots: list[Snapshot], console: Console, now: datetime | None = None) -> None:
     now = now or datetime.now(UTC)
     table = Table(show_edge=False, pad_edge=False, box=None)
-    for column in ("id", "time (UTC)", "age", "host", "paths"):
-        table.add_column(column)
+    for column in ("id", "time (UTC)", "age", "host"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("paths", overflow="fold")
     for snap in reversed(snapshots):
         table.add_row(
             snap.short_id,
