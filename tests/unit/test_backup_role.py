@@ -155,12 +155,12 @@ def test_bad_settings_fail_before_anything_is_written(
     assert not (tmp_path / "etc/restic.env").exists()
 
 
-def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, check=False, cwd=tmp_path)
 
 
 @needs_restic
-def test_the_backup_script_records_each_run(tmp_path: Path) -> None:
+def test_the_backup_script_records_eachrun(tmp_path: Path) -> None:
     packages = tmp_path / "packages"
     (packages / ".pyhost-records").mkdir(parents=True)
     done = render(
@@ -174,30 +174,30 @@ def test_the_backup_script_records_each_run(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-2000:]
     restic, script = str(tmp_path / "sbin/pyhost-restic"), str(tmp_path / "sbin/pyhost-backup")
     status = tmp_path / "state/status"
-    assert _run(tmp_path, restic, "init").returncode == 0
+    assert run(tmp_path, restic, "init").returncode == 0
 
-    empty = _run(tmp_path, script, "upload")
+    empty = run(tmp_path, script, "upload")
     assert empty.returncode == 0 and "nothing to back up" in empty.stdout
     assert not status.exists()
 
     (packages / "demo-1.0.tar.gz").write_bytes(b"release")
     (packages / ".pyhost-records/demo-1.0.tar.gz.json").write_text('{"yanked": "x"}')
-    assert _run(tmp_path, script, "upload").returncode == 0
+    assert run(tmp_path, script, "upload").returncode == 0
     first = dict(line.split("=", 1) for line in status.read_text().splitlines())
     assert first["last_result"] == "ok" and first["last_success"].isdigit()
-    listed = _run(tmp_path, restic, "ls", "--json", "latest").stdout
+    listed = run(tmp_path, restic, "ls", "--json", "latest").stdout
     assert '"name":"demo-1.0.tar.gz.json"' in listed and '"name":"demo-1.0.tar.gz"' in listed
-    snapshots = json.loads(_run(tmp_path, restic, "snapshots", "--json").stdout)
+    snapshots = json.loads(run(tmp_path, restic, "snapshots", "--json").stdout)
     assert [(s["hostname"], s["tags"]) for s in snapshots] == [("pypi.example.com", ["pyhost"])]
 
     (tmp_path / "etc/password").write_text("not the password\n")
-    assert _run(tmp_path, script, "snapshot").returncode != 0
+    assert run(tmp_path, script, "snapshot").returncode != 0
     failed = dict(line.split("=", 1) for line in status.read_text().splitlines())
     assert failed["last_result"] == "failed" and failed["last_success"] == first["last_success"]
 
     (tmp_path / "etc/password").write_text(PASSWORD + "\n")
-    assert _run(tmp_path, script, "daily").returncode == 0
-    assert _run(tmp_path, script, "check").returncode == 0
+    assert run(tmp_path, script, "daily").returncode == 0
+    assert run(tmp_path, script, "check").returncode == 0
     last = dict(line.split("=", 1) for line in status.read_text().splitlines())
     assert last["last_result"] == "ok" and last["check_result"] == "ok"
-    assert _run(tmp_path, script, "bogus").returncode == 2
+    assert run(tmp_path, script, "bogus").returncode == 2
