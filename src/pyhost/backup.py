@@ -104,8 +104,9 @@ def back_up(workspace: Workspace, host: str, *, verbose: int = 0, console: Conso
     """A snapshot now; returns the newest snapshot afterwards (the one just made)."""
     result = _run(workspace, host, "backup.yml", f"Backing up {host}", verbose=verbose, console=console)
     snapshots = parse_snapshots(result.stats.get("backup_snapshots"))
-    if not snapshots:
-        raise PyhostError(f"the backup of {host} made no snapshot: its packages directory holds no files yet")
+    last_runs = result.stats.get("backup_status")
+    if not snapshots or (isinstance(last_runs, dict) and last_runs.get("last_result") == "empty"):
+        raise PyhostError(f"nothing to back up: {host} holds no release yet")
     return snapshots[-1]
 
 

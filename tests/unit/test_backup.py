@@ -129,7 +129,10 @@ def fake_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """backup.yml, backups.yml and restore.yml replaced by local playbooks; restore records its variables."""
     books = tmp_path / "jobs"
     books.mkdir()
-    stats = {"backup_snapshots": SNAPSHOTS, "backup_status": {"last_result": "ok"}}
+    stats = {
+        "backup_snapshots": SNAPSHOTS,
+        "backup_status": {"last_result": "{{ last_result | default('ok') }}"},
+    }
     listing = textwrap.dedent(
         f"""\
         - name: Fake job
@@ -197,6 +200,19 @@ def test_backup_names_the_new_snapshot(
     result = invoke("backup", "--host", "theviji", "-i", str(workspace))
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "Backed up theviji: snapshot bbbbbbbb at 2026-12-01 11:59:30 UTC"
+
+
+def test_backup_of_an_empty_index_says_so(
+    invoke: Callable[..., Result], workspace: Path, fake_jobs: Path
+) -> None:
+    host_vars = workspace / "host_vars/theviji.yml"
+    host_vars.write_text(host_vars.read_text() + "last_result: empty\n")
+    result = invoke("backup", "--host", "theviji", "-i", str(workspace))
+    assert result.exit_code == 1
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == "pyhost: error: nothing to back up: theviji holds no release yet"
+    )
 
 
 def test_a_failed_job_is_one_line(invoke: Callable[..., Result], workspace: Path, fake_jobs: Path) -> None:

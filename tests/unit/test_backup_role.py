@@ -160,7 +160,7 @@ def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @needs_restic
-def test_the_backup_script_records_eachrun(tmp_path: Path) -> None:
+def test_the_backup_script_records_each_run(tmp_path: Path) -> None:
     packages = tmp_path / "packages"
     (packages / ".pyhost-records").mkdir(parents=True)
     done = render(
@@ -179,7 +179,7 @@ def test_the_backup_script_records_eachrun(tmp_path: Path) -> None:
     (packages / ".staging-lock").write_text("")  # dot-files are no releases
     empty = run(tmp_path, script, "upload")
     assert empty.returncode == 0 and "nothing to back up" in empty.stdout
-    assert not status.exists()
+    assert "last_result=empty\n" in status.read_text() and "last_success=\n" in status.read_text()
 
     (packages / "demo-1.0.tar.gz").write_bytes(b"release")
     (packages / ".pyhost-records/demo-1.0.tar.gz.json").write_text('{"yanked": "x"}')
