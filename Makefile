@@ -27,9 +27,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,static,sandbox]'
 	@touch $@
 
-prereqs:  ## A Docker engine, the test images and the offline pyenv/CPython mirrors.
+prereqs:  ## A Docker engine, restic, the test images and the offline pyenv/CPython mirrors.
 	@mkdir -p $(ARTIFACTS)
 	scripts/ensure-docker
+	@# restic on this machine: the backup role's scripts and its S3 repository are tested here too.
+	@command -v restic >/dev/null || { apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends restic >/dev/null; }
 	$(BIN)/python -m pyhost.testbed --log-dir $(ARTIFACTS)
 
 lint: venv

@@ -4,18 +4,21 @@ loopback), from an empty bucket to a restored file, with no secret in any output
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.integration import conftest_static as helpers
-from tests.unit.test_backup_role import PASSWORD, needs_restic, render, run
+from tests.unit.test_backup_role import PASSWORD, render, run
 
-pytestmark = [pytest.mark.integration, needs_restic]
+pytestmark = pytest.mark.integration
 SECRET_KEY = "moto-Secret-Sentinel-0042"
 
 
 def test_backup_and_restore_through_s3(tmp_path: Path) -> None:
+    if shutil.which("restic") is None:
+        pytest.fail("restic is not installed here: `make prereqs` installs it (apt-get install restic)")
     packages = tmp_path / "packages"
     (packages / ".pyhost-records").mkdir(parents=True)
     release = packages / "demo-1.0-py3-none-any.whl"
