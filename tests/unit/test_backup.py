@@ -182,6 +182,11 @@ def fake_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def add_host_var(workspace: Path, line: str) -> None:
+    host_vars = workspace / "host_vars/theviji.yml"
+    host_vars.write_text(host_vars.read_text() + line + "\n")
+
+
 def test_backups_lists_newest_first_with_ages(
     invoke: Callable[..., Result], workspace: Path, fake_jobs: Path
 ) -> None:
@@ -205,8 +210,7 @@ def test_backup_names_the_new_snapshot(
 def test_backup_of_an_empty_index_says_so(
     invoke: Callable[..., Result], workspace: Path, fake_jobs: Path
 ) -> None:
-    host_vars = workspace / "host_vars/theviji.yml"
-    host_vars.write_text(host_vars.read_text() + "last_result: empty\n")
+    add_host_var(workspace, "last_result: empty")
     result = invoke("backup", "--host", "theviji", "-i", str(workspace))
     assert result.exit_code == 1
     assert (
@@ -218,8 +222,7 @@ def test_backup_of_an_empty_index_says_so(
 def test_a_failed_job_is_one_line(invoke: Callable[..., Result], workspace: Path, fake_jobs: Path) -> None:
     result = invoke("backup", "--host", "theviji", "-i", str(workspace), "-e", "x=1")
     assert result.exit_code == 2  # backup takes no extra variables
-    host_vars = workspace / "host_vars/theviji.yml"
-    host_vars.write_text(host_vars.read_text() + "fail_job: true\n")
+    add_host_var(workspace, "fail_job: true")
     result = invoke("backup", "--host", "theviji", "-i", str(workspace))
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1] == (
@@ -242,8 +245,7 @@ def test_restore_passes_snapshot_and_force(
 def test_restore_says_when_the_snapshot_users_differ(
     invoke: Callable[..., Result], workspace: Path, fake_jobs: Path
 ) -> None:
-    host_vars = workspace / "host_vars/theviji.yml"
-    host_vars.write_text(host_vars.read_text() + "users_match: false\n")
+    add_host_var(workspace, "users_match: false")
     result = invoke("restore", "--host", "theviji", "-i", str(workspace))
     assert result.exit_code == 0, result.output
     assert "the snapshot's users differ from the inventory's" in result.stdout
