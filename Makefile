@@ -30,10 +30,13 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,static,sandbox]'
 	@touch $@
 
-prereqs:  ## A Docker engine, headless Chromium, the test images and the offline pyenv/CPython mirrors.
+prereqs:  ## A Docker engine, headless Chromium, restic, the test images and the offline pyenv/CPython mirrors.
 	@mkdir -p $(ARTIFACTS)
 	scripts/ensure-docker
 	scripts/ensure-chromium
+	@# restic on this machine: the backup role's scripts and its S3 repository are tested here too.
+	@command -v restic >/dev/null || { apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends restic >/dev/null; }
 	$(BIN)/python -m pyhost.testbed --log-dir $(ARTIFACTS)
 
 lint: venv $(ACTIONLINT)

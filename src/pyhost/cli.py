@@ -21,6 +21,7 @@ from rich.table import Table
 
 from pyhost import (
     __version__,
+    backup,
     bans,
     clientconfig,
     content,
@@ -720,6 +721,114 @@ def unban_command(address: str, host: str, inventory: str | None) -> None:
         _stdout().print(f"Unbanned {ip} on {host} ({jails} jail{'s' if jails > 1 else ''}).")
     else:
         _stdout().print(f"{ip} was not banned on {host}: nothing to do.")
+
+
+# backups --------------------------------------------------------------------------------------------
+
+
+def _backup_host(inventory: str | None, host: str) -> Workspace:
+    ws = Workspace.open(inventory)
+    _index_server(ws, host)
+    _require_connection(ws, [host])
+    return ws
+
+
+@main.command(
+    "backup",
+    epilog="""\b
+Examples:
+  pyhost backup --host theviji
+""",
+)
+@click.option("--host", required=True, help="The server to back up.")
+@_verbose
+@_common
+def backup_command(host: str, verbose: int, inventory: str | None) -> None:
+    """Back up one server now.
+
+    A restic snapshot of the packages (with their records), the users' files and the certificate, to the
+    repository named by pyhost_backup_repository. The server also backs up by itself within a minute of each
+    upload, and daily.
+    """
+    ws = _backup_host(inventory, host)
+    snap = backup.back_up(ws, host, verbose=verbose, console=_stderr())
+    _stdout().print(f"Backed up {host}: snapshot {snap.short_id} at {snap.time:%Y-%m-%d %H:%M:%S} UTC")
+
+
+@main.command(
+    "backups",
+    epilog="""\b
+Examples:
+  pyhost backups --host theviji
+  pyhost backups --host theviji --json
+""",
+)
+@click.option("--host", required=True, help="The server whose backups to list.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print {snapshots: [{id, time, hostname, paths}], last_runs} as JSON.",
+)
+@_verbose
+@_common
+def backups_command(host: str, as_json: bool, verbose: int, inventory: str | None) -> None:
+    """List the snapshots in a server's backup repository, newest first, with their age."""
+    ws = _backup_host(inventory, host)
+    snapshots, last_runs = backup.list_snapshots(ws, host, verbose=verbose, console=_stderr())
+    if as_json:
+        listed = [
+            {"id": s.id, "time": s.time.isoformat(), "hostname": s.hostname, "paths": list(s.paths)}
+            for s in reversed(snapshots)
+        ]
+        click.echo(json.dumps({"snapshots": listed, "last_runs": last_runs}, indent=2))
+        return
+    if not snapshots:
+        click.echo(f"No snapshot yet: `pyhost backup --host {host}` makes one.")
+        return
+    backup.print_snapshots(snapshots, _stdout())
+
+
+@main.command(
+    "restore",
+    epilog="""\b
+Examples:
+  pyhost provision --host newvps && pyhost restore --host newvps
+  pyhost restore --host newvps --snapshot 3248f871
+  pyhost restore --host theviji --snapshot 3248f871 --force
+""",
+)
+@click.option("--host", required=True, help="The (freshly provisioned) server to restore onto.")
+@click.option("--snapshot", metavar="ID", help="The snapshot (its id or a prefix). Default: the newest.")
+@click.option("--force", is_flag=True, help="Restore even though the server already holds releases.")
+@_verbose
+@_common
+def restore_command(
+    host: str, snapshot: str | None, force: bool, verbose: int, inventory: str | None
+) -> None:
+    """Restore a server from its backup repository.
+
+    Provision the new server first (same inventory, same pyhost_backup_repository and password). The
+    packages and their records come back byte for byte, the certificate with its ACME account too; the pages
+    are rebuilt. Users come from the inventory, the source of truth: the snapshot's password files are
+    compared with it, not copied. A server that already holds releases is refused unless --force.
+    """
+    if snapshot is not None and not re.fullmatch(r"[0-9a-f]{4,64}", snapshot):
+        raise click.BadParameter("a snapshot id is 4 to 64 hexadecimal digits", param_hint="--snapshot")
+    ws = _backup_host(inventory, host)
+    outcome = backup.restore(ws, host, snapshot=snapshot, force=force, verbose=verbose, console=_stderr())
+    out = _stdout()
+    out.print(
+        f"Restored {host} from snapshot {str(outcome['snapshot'])[:8]} "
+        f"({outcome['hostname']}, {outcome['time']}); pages rebuilt."
+    )
+    if str(outcome.get("users_match")).lower() != "true":
+        out.print(
+            "Note: the snapshot's users differ from the inventory's; the inventory's are live "
+            "(pyhost_users is the source of truth). Differences: "
+            + "; ".join(outcome.get("users_differ") or ["unknown"]),
+            markup=False,
+        )
 
 
 # client-config --------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from pyhost import bans, content, runner
+from pyhost import backup, bans, content, runner
 from pyhost.errors import PyhostError
 from pyhost.workspace import Workspace
 
@@ -185,6 +185,9 @@ def evaluate(facts: dict[str, Any], https: dict[str, Any], now: datetime | None 
             f"{facts.get('package_files_error') or 'missing'}"
         )
 
+    backups = backup.evaluate(facts, packages["files"], now)
+    problems.extend(f"backup: {problem}" for problem in backups["problems"])
+
     return {
         "domain": facts.get("domain"),
         "healthy": not problems,
@@ -195,6 +198,7 @@ def evaluate(facts: dict[str, Any], https: dict[str, Any], now: datetime | None 
         "https": https,
         "certificate": certificate,
         "packages": packages,
+        "backup": backups,
     }
 
 
@@ -316,6 +320,9 @@ def print_report(data: dict[str, Any], console: Console) -> None:
         if banned["running"]
         else "fail2ban is not running",
     )
+    backups = data.get("backup") or {}
+    if backups.get("enabled"):
+        table.add_row("backup", mark(backups["ok"]), _backup_line(backups))
     console.print(f"[bold]{data['host']}[/bold] ({data['domain']})")
     console.print(table)
     if data["healthy"]:
@@ -324,6 +331,13 @@ def print_report(data: dict[str, Any], console: Console) -> None:
     console.print("[red]unhealthy:[/red]")
     for problem in data["problems"]:
         console.print(f"  - {problem}", markup=False)
+
+
+def _backup_line(backups: dict[str, Any]) -> str:
+    if backups.get("last_success") is None:
+        return "no successful backup yet"
+    age = backup.human_age(backups["age_seconds"])
+    return f"last success {backups['last_success']} ({age} ago), last run {backups['last_result']}"
 
 
 def _human_bytes(size: int) -> str:

@@ -34,6 +34,8 @@ class Testbed:
         host = self.python_image if docker.image_exists(self.python_image) else self.host_image
         return {
             "PYHOST_HOST_IMAGE": host,
+            # The bare systemd image, for the scenario's other hosts (the backup server).
+            "PYHOST_BASE_IMAGE": self.host_image,
             "PYHOST_PEBBLE_IMAGE": self.pebble_image,
             "PYHOST_MIRRORS": str(self.mirrors.root),
             "PYHOST_PYENV_REF": self.mirrors.pyenv_ref,
