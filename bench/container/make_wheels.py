@@ -13,12 +13,14 @@ from pathlib import Path
 PROJECT = "benchpkg"
 
 
-def wheel(directory: Path, version: str) -> Path:
-    info = f"{PROJECT}-{version}.dist-info"
+def wheel(directory: Path, version: str, project: str = PROJECT, more_metadata: str = "") -> Path:
+    """One wheel; `more_metadata` is appended to its METADATA (more headers, a blank line, a description)."""
+    info = f"{project}-{version}.dist-info"
     files = {
-        f"{PROJECT}/__init__.py": f"VERSION = {version!r}\n".encode(),
+        f"{project}/__init__.py": f"VERSION = {version!r}\n".encode(),
         f"{info}/METADATA": (
-            f"Metadata-Version: 2.1\nName: {PROJECT}\nVersion: {version}\nRequires-Python: >=3.8\n"
+            f"Metadata-Version: 2.1\nName: {project}\nVersion: {version}\nRequires-Python: >=3.8\n"
+            + more_metadata
         ).encode(),
         f"{info}/WHEEL": (
             b"Wheel-Version: 1.0\nGenerator: pyhost-bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
@@ -29,7 +31,7 @@ def wheel(directory: Path, version: str) -> Path:
         digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
         record.append(f"{name},sha256={digest},{len(data)}")
     files[f"{info}/RECORD"] = ("\n".join([*record, f"{info}/RECORD,,"]) + "\n").encode()
-    path = directory / f"{PROJECT}-{version}-py3-none-any.whl"
+    path = directory / f"{project}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in files.items():
             archive.writestr(name, data)

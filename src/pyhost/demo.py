@@ -14,24 +14,27 @@ import sys
 import time
 from pathlib import Path
 
-from pyhost import docker, users
+from pyhost import content, docker, users
 from pyhost.errors import PyhostError
 from pyhost.tutorial import Index, Tutorial
 
 DEMO_USER = "demo"
-PACKAGES_DIR = "/srv/pypi/packages"
-# The pypiserver role's defaults: its page generator, over its packages, pages and metadata directories.
-REGENERATE_PAGES = [
-    "/opt/pypiserver/.venv/bin/python",
-    "-I",
-    "/opt/pypiserver/pyhost_indexgen.py",
-    "--packages-dir",
-    PACKAGES_DIR,
-    "--output",
-    "/srv/pypi/simple",
-    "--metadata-dir",
-    "/srv/pypi/metadata",
-]
+
+
+def _regenerate_pages(server: dict[str, str]) -> list[str]:
+    """The server's page generator over its packages, pages and metadata directories (the role's defaults)."""
+    app = server["pypiserver_app_dir"]
+    return [
+        f"{app}/.venv/bin/python",
+        "-I",
+        f"{app}/pyhost_indexgen.py",
+        "--packages-dir",
+        server["pypiserver_packages_dir"],
+        "--output",
+        server["pypiserver_pages_dir"],
+        "--metadata-dir",
+        server["pypiserver_metadata_dir"],
+    ]
 
 
 def _pyhost(
@@ -128,9 +131,13 @@ def main() -> int:
 
         # Releases are immutable, so a second demo run would be refused its 0.1.0: start the tutorial's
         # packages afresh in the sandbox (only the demo does this, and only in its own sandbox).
-        docker.run(["exec", status["container"], "sh", "-c", f"rm -f {PACKAGES_DIR}/hello[-_]*"])
+        server = content.role_defaults("pypiserver")
+        packages = server["pypiserver_packages_dir"]
+        docker.run(["exec", status["container"], "sh", "-c", f"rm -f {packages}/hello[-_]*"])
         # Files removed behind the server's back: bring the static pages in step (the service does at start).
-        docker.run(["exec", "--user", "pypiserver", status["container"], *REGENERATE_PAGES])
+        docker.run(
+            ["exec", "--user", server["pypiserver_user"], status["container"], *_regenerate_pages(server)]
+        )
         _banner("the seed's tutorial against the sandbox")
         outcome = Tutorial(index, workspace / "tutorial", client_config=client_config).run_all()
     except PyhostError as exc:

@@ -1,10 +1,12 @@
 #!/usr/bin/python
 """The `pyhost_files` Ansible module: many files, directories and links brought to their state in one run.
 
-Every role symlinks this file as `library/pyhost_files.py`. A `copy` or `template` task costs two module runs
-(a stat, then the file module) even when nothing changes, and each loop item costs one more; a module run is
-about 0.3 s (the target's Python imports Ansible's module_utils each time). One run for all the files of a
-step keeps a re-provision fast while still checking content, owner, group and mode of each of them.
+Ansible finds it as plugins/modules/pyhost_files.py (a link to this file; the wheel carries a copy)
+through ANSIBLE_LIBRARY, which pyhost's runner, molecule/*/molecule.yml and the checkout's ansible.cfg set.
+A `copy` or `template` task costs two module runs (a stat, then the file module) even when nothing changes,
+and each loop item costs one more; a module run is about 0.3 s (the target's Python imports Ansible's
+module_utils each time). One run for all the files of a step keeps a re-provision fast while still checking
+content, owner, group and mode of each of them.
 
 Per entry, with the same meaning as in Ansible's file/copy modules:
 - state `file`: `content` (rendered on the controller, e.g. with the template lookup), `owner`, `group`,

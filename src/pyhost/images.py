@@ -1,8 +1,9 @@
-"""Container images for the sandbox and the tests: a systemd host and a local ACME server (pebble).
+"""Container images for the sandbox and the tests: systemd hosts and a local ACME server (pebble).
 
-Each image is tagged by a hash of its recipe, so it is built once and rebuilt only when the recipe changes.
-PYHOST_TEST_IMAGE selects another systemd host image instead (for example an Ubuntu 24.04 systemd image on a
-machine that can pull one).
+A host platform is a Debian release bootstrapped here (debian12, debian13). Each image is tagged by a hash of
+its recipe, so it is built once and rebuilt only when the recipe changes. PYHOST_TEST_IMAGE names another
+systemd host image to use instead of every one of them (for example an Ubuntu 24.04 systemd image on a machine
+that can pull one); pebble always runs on the Debian 12 build, whatever the host image.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyhost import docker
@@ -20,9 +22,12 @@ from pyhost.content import roles_dir
 from pyhost.errors import PyhostError
 
 IMAGE_ENV = "PYHOST_TEST_IMAGE"
+PLATFORM_ENV = "PYHOST_PLATFORM"
 
 DEBIAN_MIRROR = os.environ.get("PYHOST_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-DEBIAN_SUITE = "bookworm"
+# The platforms bootstrapped here, by name: the Debian suite of each.
+SUITES = {"debian12": "bookworm", "debian13": "trixie"}
+DEFAULT_PLATFORM = "debian12"
 BASE_PACKAGES = (
     "systemd",
     "systemd-sysv",
@@ -37,11 +42,47 @@ BASE_PACKAGES = (
     "curl",
     "gnupg",
 )
-APT_SOURCES = f"""\
-deb {DEBIAN_MIRROR} {DEBIAN_SUITE} main
-deb {DEBIAN_MIRROR} {DEBIAN_SUITE}-updates main
-deb http://deb.debian.org/debian-security {DEBIAN_SUITE}-security main
-"""
+
+
+@dataclass(frozen=True)
+class HostPlatform:
+    """A systemd host image: a Debian suite bootstrapped here, or an image named by PYHOST_TEST_IMAGE."""
+
+    name: str
+    suite: str | None = None
+
+    @property
+    def pulled(self) -> bool:
+        return self.suite is None
+
+
+def platform(name: str | None = None) -> HostPlatform:
+    """PYHOST_TEST_IMAGE's image when set, else the platform NAME (or PYHOST_PLATFORM's, or debian12)."""
+    override = os.environ.get(IMAGE_ENV, "").strip()
+    if override:
+        return HostPlatform(override)
+    chosen = name or os.environ.get(PLATFORM_ENV, "").strip() or DEFAULT_PLATFORM
+    if chosen not in SUITES:
+        raise PyhostError(f"unknown platform {chosen!r}: choose one of {', '.join(SUITES)}")
+    return HostPlatform(chosen, SUITES[chosen])
+
+
+def matrix_platforms() -> list[HostPlatform]:
+    """Where `make test` runs the scenarios: every platform bootstrapped here, or only PYHOST_TEST_IMAGE."""
+    override = os.environ.get(IMAGE_ENV, "").strip()
+    if override:
+        return [HostPlatform(override)]
+    return [HostPlatform(name, suite) for name, suite in SUITES.items()]
+
+
+def apt_sources(suite: str) -> str:
+    return (
+        f"deb {DEBIAN_MIRROR} {suite} main\n"
+        f"deb {DEBIAN_MIRROR} {suite}-updates main\n"
+        f"deb http://deb.debian.org/debian-security {suite}-security main\n"
+    )
+
+
 # Units that make no sense in a container and would leave systemd "degraded".
 MASKED_UNITS = (
     "systemd-firstboot.service",
@@ -57,6 +98,8 @@ IMPORT_CHANGES = (
     "ENV container=docker",
 )
 
+# pebble's listener certificate and its CA carry the extensions that strict verification asks for (the default
+# of Python 3.13, on Debian 13): key usages, and the leaf's authority key identifier.
 PEBBLE_DOCKERFILE = """\
 FROM {base}
 RUN apt-get update \\
@@ -64,9 +107,12 @@ RUN apt-get update \\
  && rm -rf /var/lib/apt/lists/*
 RUN mkdir -p /etc/pebble && cd /etc/pebble \\
  && openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj '/CN=pyhost test pebble CA' \\
-      -keyout ca.key -out ca.pem \\
+      -addext 'keyUsage=critical,keyCertSign,cRLSign' -keyout ca.key -out ca.pem \\
  && openssl req -newkey rsa:2048 -nodes -subj '/CN=pebble' -keyout key.pem -out req.csr \\
- && printf 'subjectAltName=DNS:pebble,DNS:localhost,IP:127.0.0.1\\n' > san.ext \\
+ && printf '%s\\n' 'subjectAltName=DNS:pebble,DNS:localhost,IP:127.0.0.1' \\
+      'basicConstraints=critical,CA:FALSE' 'keyUsage=critical,digitalSignature,keyEncipherment' \\
+      'extendedKeyUsage=serverAuth' \\
+      'subjectKeyIdentifier=hash' 'authorityKeyIdentifier=keyid' > san.ext \\
  && openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \\
       -extfile san.ext -out cert.pem \\
  && chmod 0644 key.pem
@@ -93,13 +139,13 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
 
 
-def base_recipe() -> str:
+def base_recipe(suite: str) -> str:
     return json.dumps(
         {
-            "suite": DEBIAN_SUITE,
+            "suite": suite,
             "mirror": DEBIAN_MIRROR,
             "packages": BASE_PACKAGES,
-            "sources": APT_SOURCES,
+            "sources": apt_sources(suite),
             "masked": MASKED_UNITS,
             "changes": IMPORT_CHANGES,
             "ca": _host_ca_digest(),
@@ -108,16 +154,16 @@ def base_recipe() -> str:
     )
 
 
-def base_image_tag() -> str:
-    """The systemd host image: the override from PYHOST_TEST_IMAGE, else our Debian 12 build."""
-    override = os.environ.get(IMAGE_ENV, "").strip()
-    if override:
-        return override
-    return f"pyhost-debian12-systemd:{_digest(base_recipe())}"
+def base_image_tag(host: HostPlatform) -> str:
+    """The systemd host image of HOST: the image PYHOST_TEST_IMAGE names, or our build of its Debian suite."""
+    if host.suite is None:
+        return host.name
+    return f"pyhost-{host.name}-systemd:{_digest(base_recipe(host.suite))}"
 
 
 def pebble_image_tag() -> str:
-    return f"pyhost-pebble:{_digest(PEBBLE_DOCKERFILE, json.dumps(PEBBLE_CONFIG), base_image_tag())}"
+    base = base_image_tag(HostPlatform(DEFAULT_PLATFORM, SUITES[DEFAULT_PLATFORM]))
+    return f"pyhost-pebble:{_digest(PEBBLE_DOCKERFILE, json.dumps(PEBBLE_CONFIG), base)}"
 
 
 def _host_ca_digest() -> str:
@@ -125,20 +171,20 @@ def _host_ca_digest() -> str:
     return _digest(*(p.read_text(errors="replace") for p in extra))
 
 
-def ensure_base_image(log: Path | None = None) -> str:
-    """Build (once) and return the tag of the systemd host image."""
-    tag = base_image_tag()
+def ensure_base_image(host: HostPlatform, log: Path | None = None) -> str:
+    """Build (once) and return the tag of HOST's systemd image; PYHOST_TEST_IMAGE's image is pulled."""
+    tag = base_image_tag(host)
     docker.require_engine()
     if docker.image_exists(tag):
         return tag
-    if os.environ.get(IMAGE_ENV, "").strip():
+    if host.suite is None:
         docker.run(["pull", tag], capture=False)
         return tag
-    _build_debian_base(tag, log)
+    _build_debian_base(host.suite, tag, log)
     return tag
 
 
-def _build_debian_base(tag: str, log: Path | None) -> None:
+def _build_debian_base(suite: str, tag: str, log: Path | None) -> None:
     debootstrap = shutil.which("debootstrap") or (
         "/usr/sbin/debootstrap" if Path("/usr/sbin/debootstrap").exists() else None
     )
@@ -147,9 +193,7 @@ def _build_debian_base(tag: str, log: Path | None) -> None:
             "debootstrap is missing: install it (apt-get install debootstrap) to build the test image"
         )
     if os.geteuid() != 0:
-        raise PyhostError(
-            f"building the image {tag} with debootstrap needs root: run as root, or set {IMAGE_ENV}"
-        )
+        raise PyhostError(f"building the image {tag} with debootstrap needs root: run as root")
     with tempfile.TemporaryDirectory(prefix="pyhost-rootfs-") as tmp:
         root = Path(tmp) / "rootfs"
         logfile = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
@@ -159,7 +203,7 @@ def _build_debian_base(tag: str, log: Path | None) -> None:
                     debootstrap,
                     "--variant=minbase",
                     f"--include={','.join(BASE_PACKAGES)}",
-                    DEBIAN_SUITE,
+                    suite,
                     str(root),
                     DEBIAN_MIRROR,
                 ],
@@ -172,9 +216,9 @@ def _build_debian_base(tag: str, log: Path | None) -> None:
                 logfile.close()
         if proc.returncode != 0:
             raise PyhostError(
-                f"debootstrap of {DEBIAN_SUITE} failed (exit {proc.returncode}); see {log or 'its output'}"
+                f"debootstrap of {suite} failed (exit {proc.returncode}); see {log or 'its output'}"
             )
-        _customise_rootfs(root)
+        _customise_rootfs(root, suite)
         args = ["docker", "import"]
         for change in IMPORT_CHANGES:
             args += ["--change", change]
@@ -189,8 +233,8 @@ def _build_debian_base(tag: str, log: Path | None) -> None:
             )
 
 
-def _customise_rootfs(root: Path) -> None:
-    (root / "etc/apt/sources.list").write_text(APT_SOURCES)
+def _customise_rootfs(root: Path, suite: str) -> None:
+    (root / "etc/apt/sources.list").write_text(apt_sources(suite))
     (root / "etc/machine-id").write_text("")
     (root / "etc/hostname").write_text("pyhost\n")
     for unit in MASKED_UNITS:
@@ -215,7 +259,7 @@ def ensure_pebble_image() -> str:
     docker.require_engine()
     if docker.image_exists(tag):
         return tag
-    base = ensure_base_image()
+    base = ensure_base_image(HostPlatform(DEFAULT_PLATFORM, SUITES[DEFAULT_PLATFORM]))
     with tempfile.TemporaryDirectory(prefix="pyhost-pebble-") as tmp:
         ctx = Path(tmp)
         (ctx / "Dockerfile").write_text(PEBBLE_DOCKERFILE.format(base=base))
@@ -232,19 +276,19 @@ def _tree_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def python_image_tag(python_versions: list[str], pyenv_ref: str) -> str:
-    """The host image with CPython already built by the pyenv role, keyed by everything that shapes the build.
+def python_image_tag(host: HostPlatform, python_versions: list[str], pyenv_ref: str) -> str:
+    """HOST's image with CPython already built by the pyenv role, keyed by everything that shapes the build.
 
-    The `pyenv` molecule scenario builds CPython for real once and commits its container under this tag; the
-    other scenarios and the sandbox start from it, so the role finds the build done and skips it.
+    The `pyenv` molecule scenario builds CPython for real once per platform and commits its container
+    under this tag; the other scenarios and the sandbox start from it, so the role finds the build done.
     """
     recipe = _digest(
-        base_image_tag(), _tree_digest(roles_dir() / "pyenv"), ",".join(python_versions), pyenv_ref
+        base_image_tag(host), _tree_digest(roles_dir() / "pyenv"), ",".join(python_versions), pyenv_ref
     )
     return f"pyhost-python:{recipe}"
 
 
-def sandbox_host_image(python_versions: list[str], pyenv_ref: str) -> str:
-    """The cached CPython image when one exists for this recipe, else the bare systemd host image."""
-    cached = python_image_tag(python_versions, pyenv_ref)
-    return cached if docker.image_exists(cached) else ensure_base_image()
+def sandbox_host_image(host: HostPlatform, python_versions: list[str], pyenv_ref: str) -> str:
+    """The cached CPython image of HOST when one exists for this recipe, else HOST's bare systemd image."""
+    cached = python_image_tag(host, python_versions, pyenv_ref)
+    return cached if docker.image_exists(cached) else ensure_base_image(host)

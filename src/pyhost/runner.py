@@ -69,7 +69,8 @@ class RunResult:
     recap: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
     unreachable: dict[str, str] = field(default_factory=dict)
-    results: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # What the playbook handed over with set_stats (per_host: false): ansible-runner's artifact_data.
+    data: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -191,7 +192,6 @@ class EventDisplay:
             self._log(f"TASK {task}")
             self._refresh(new_task=True)
         elif kind == "runner_on_ok":
-            self.result.results[(host, task)] = res
             self.tasks_done += 1
             self._refresh()
         elif kind == "runner_on_failed" and not data.get("ignore_errors"):
@@ -208,6 +208,8 @@ class EventDisplay:
             self._refresh()
         elif kind == "playbook_on_stats":
             self.result.recap = _recap(data)
+            artifact_data = data.get("artifact_data")
+            self.result.data = artifact_data if isinstance(artifact_data, dict) else {}
 
 
 def _recap(stats: dict[str, Any]) -> dict[str, dict[str, int]]:
@@ -224,6 +226,9 @@ def envvars(workspace: Workspace) -> dict[str, str]:
     """The environment ansible-playbook runs with: our roles, and safe defaults the user may override."""
     env = {
         "ANSIBLE_ROLES_PATH": str(content.roles_dir()),
+        "ANSIBLE_LIBRARY": os.pathsep.join(
+            [str(content.modules_dir()), *filter(None, [os.environ.get("ANSIBLE_LIBRARY")])]
+        ),
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_DISPLAY_SKIPPED_HOSTS": "False",
         # ansible-playbook and its modules run from the same Python as pyhost (a virtualenv's bin/ need
@@ -327,6 +332,30 @@ def run_playbook(
     if result.status == "canceled":
         raise PyhostError("interrupted: ansible-playbook was stopped; run the command again to finish")
     return result
+
+
+def run_for_artifact(
+    workspace: Workspace,
+    playbook: Path,
+    host: str,
+    key: str,
+    *,
+    failed: str,
+    extravars: dict[str, Any] | None = None,
+    console: Console | None = None,
+    title: str | None = None,
+) -> dict[str, Any]:
+    """Run PLAYBOOK on HOST and return what it handed over with set_stats under KEY.
+
+    An unreachable host, a failed task or a missing answer is one error line starting with FAILED.
+    """
+    result = run_playbook(workspace, playbook, limit=host, extravars=extravars, console=console, title=title)
+    raise_unreachable(workspace, result)
+    answer = result.data.get(key)
+    if not result.ok or not isinstance(answer, dict):
+        reason = result.failures[0].message if result.failures else f"exit code {result.rc}"
+        raise PyhostError(f"{failed}: {reason}")
+    return answer
 
 
 def check_reachable(workspace: Workspace, limit: str, console: Console | None = None) -> None:

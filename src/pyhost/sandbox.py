@@ -45,9 +45,13 @@ HOST_EXTRA_CAS = Path("/usr/local/share/ca-certificates")
 HOSTS_FILE = Path("/etc/hosts")
 HOSTS_MARK = f"# {SANDBOX_NAME}"
 LABEL = "pyhost.sandbox=1"
+PLATFORM_LABEL = "pyhost.platform"
 SYSTEMD_RUN_OPTIONS = (
     "--cap-add",
     "SYS_ADMIN",
+    # The firewall role's nftables rules, and fail2ban's bans.
+    "--cap-add",
+    "NET_ADMIN",
     "--cgroupns=host",
     "-v",
     "/sys/fs/cgroup:/sys/fs/cgroup:rw",
@@ -57,6 +61,9 @@ SYSTEMD_RUN_OPTIONS = (
     "/run/lock",
     "--security-opt",
     "seccomp=unconfined",
+    # Where AppArmor runs (Ubuntu), docker's default profile forbids the mounts of systemd's sandboxed units.
+    "--security-opt",
+    "apparmor=unconfined",
 )
 BOOT_TIMEOUT = 120
 PEBBLE_TIMEOUT = 30
@@ -67,11 +74,18 @@ class Prepared:
     host_image: str
     pebble_image: str
     mirrors: mirrors.Mirrors | None
+    platform: str = images.DEFAULT_PLATFORM
 
 
 def require_docker_connection() -> None:
     """Ansible reaches the sandbox through community.docker's connection plugin."""
-    if importlib.util.find_spec("ansible_collections.community.docker") is None:
+    try:
+        found = importlib.util.find_spec("ansible_collections.community.docker") is not None
+    except ModuleNotFoundError:
+        # find_spec imports the parents of a dotted name: without the ansible package there is no
+        # ansible_collections at all.
+        found = False
+    if not found:
         raise PyhostError(
             "the community.docker Ansible collection is missing: install pyhost[sandbox] "
             "(pip install 'pyhost[sandbox]'), which brings the ansible package with it"
@@ -103,18 +117,21 @@ def _mirrors(offline: bool | None, console: Console) -> mirrors.Mirrors | None:
         return None
 
 
-def prepare(console: Console, offline: bool | None = None) -> Prepared:
-    """Build (once) the images and the offline mirrors the sandbox needs."""
+def prepare(console: Console, offline: bool | None = None, platform: str | None = None) -> Prepared:
+    """Build (once) the images and the offline mirrors the sandbox needs, its host on PLATFORM."""
+    host = images.platform(platform)
     require_docker_connection()
     docker.require_engine()
     with console.status("Preparing the offline mirrors (pyenv, CPython sources)"):
         found = _mirrors(offline, console)
-    with console.status("Building the systemd host image (first time: a few minutes)"):
-        base = images.ensure_base_image()
+    with console.status(f"Building the {host.name} systemd host image (first time: a few minutes)"):
+        base = images.ensure_base_image(host)
     with console.status("Building the pebble (local ACME server) image"):
         pebble = images.ensure_pebble_image()
-    host_image = images.sandbox_host_image(default_python_versions(), found.pyenv_ref) if found else base
-    return Prepared(host_image=host_image, pebble_image=pebble, mirrors=found)
+    host_image = (
+        images.sandbox_host_image(host, default_python_versions(), found.pyenv_ref) if found else base
+    )
+    return Prepared(host_image=host_image, pebble_image=pebble, mirrors=found, platform=host.name)
 
 
 # Containers ------------------------------------------------------------------------------------------
@@ -137,7 +154,8 @@ def _ensure_container(name: str, create_args: list[str]) -> bool:
 
 
 def _host_args(prepared: Prepared) -> list[str]:
-    args = ["--network-alias", DOMAIN, "--hostname", HOST_NAME, *SYSTEMD_RUN_OPTIONS]
+    platform = f"{PLATFORM_LABEL}={prepared.platform}"
+    args = ["--network-alias", DOMAIN, "--hostname", HOST_NAME, "--label", platform, *SYSTEMD_RUN_OPTIONS]
     if prepared.mirrors:
         args += ["-v", f"{prepared.mirrors.root}:{MIRROR_MOUNT}:ro"]
     return [*args, prepared.host_image, "/lib/systemd/systemd"]
@@ -232,6 +250,9 @@ def host_vars(prepared: Prepared) -> dict[str, Any]:
         "pyhost_python_version": default_python_versions()[0],
         "certbot_acme_server": "https://pebble:14000/dir",
         "certbot_acme_ca_bundle": ACME_CA_IN_HOST,
+        # Only this machine reaches the sandbox, over docker's private networks: tests and demos that try
+        # wrong passwords or hit the rate limit must not be banned by fail2ban.
+        "pyhost_trusted_networks": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
     }
     if prepared.mirrors:
         values |= {
@@ -302,10 +323,28 @@ def _check_workspace_path(path: Path) -> None:
 # Commands ----------------------------------------------------------------------------------------------
 
 
-def up(inventory: str | None, console: Console, offline: bool | None = None) -> dict[str, Any]:
+def _check_platform(platform: str) -> None:
+    """A sandbox host that exists keeps its platform: say how to change it rather than ignore the request."""
+    docker.require_engine()
+    if not docker.container_exists(HOST_CONTAINER):
+        return
+    label = f'{{{{index .Config.Labels "{PLATFORM_LABEL}"}}}}'
+    current = docker.run(["container", "inspect", "--format", label, HOST_CONTAINER], check=False).strip()
+    if current != platform:
+        raise PyhostError(
+            f"the sandbox host runs {current or 'another platform'}, not {platform}: "
+            "remove it with `pyhost sandbox down` first"
+        )
+
+
+def up(
+    inventory: str | None, console: Console, offline: bool | None = None, platform: str | None = None
+) -> dict[str, Any]:
     path = default_dir(inventory)
     _check_workspace_path(path)
-    prepared = prepare(console, offline)
+    if platform:
+        _check_platform(platform)
+    prepared = prepare(console, offline, platform)
     _ensure_network()
     host_existed = docker.container_exists(HOST_CONTAINER)
     with console.status("Starting pebble (local ACME server)"):

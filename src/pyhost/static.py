@@ -3,6 +3,7 @@
 A target holds the same layout that `pyhost.indexgen` writes:
     packages/<file>, packages/<file>.metadata    the distributions and their wheels' core metadata
     simple/index.html, simple/<project>/...      PEP 503 HTML and PEP 691 JSON pages
+    index.html, project/<project>/, static/      pages for people (pyhost.browse), with the target's index URL
 
 Publishing never replaces a file (same name and same bytes counts as already published) and regenerates the
 pages of the affected projects from what the target holds, so publishing one package never drops another.
@@ -17,34 +18,48 @@ How concurrent publishes stay safe:
   A page write succeeds only if nobody wrote that page since its ETag was read, before its listing; as
   each publisher lists after its own uploads, the last successful write has listed every uploaded file.
 
-Serving an S3 target to pip: pip asks for `.../simple/<project>/`. An S3 website endpoint (or CloudFront
+Upload times and yanks (PEP 700, PEP 592) live in a record per file, packages/.pyhost-records/<file>.json,
+as on the server (see indexgen). A publish records its own time for the files it uploads; a file that another
+tool put there gets its object's LastModified, once.
+
+Serving an S3 target: installers ask for `.../simple/<project>/`. An S3 website endpoint (or CloudFront
 with a default root object) maps that to `simple/<project>/index.html`; the plain REST endpoint (and moto)
-looks up the key `simple/<project>/` itself. Each HTML page is written under both keys so either works.
-pip reads anonymously, so the bucket policy must allow `s3:GetObject` on the prefix.
+looks up the key `simple/<project>/` itself. A bucket cannot choose a page by the request's Accept header, so
+every key of a simple page holds the PEP 691 JSON page, with its Content-Type: the only form that carries
+upload times, which pip's --uploaded-prior-to and uv's exclude-newer need. pip 22.2 and later, uv and Poetry
+(since it prefers JSON) read it; older pip finds nothing there. Installers read anonymously, so the bucket
+policy must allow `s3:GetObject` on the prefix: publish checks that and says what to add. The pages for
+people (index.html, project/<project>/) are HTML, with the HTML Content-Type.
+
+A directory target keeps the HTML page as its index.html, which any web server serves and every installer
+reads; its links carry data-upload-time, which uv reads. pip's --uploaded-prior-to needs the JSON page: the
+web server must serve index.v1+json as the directory's index, with its type (README.md shows how).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import hashlib
 import importlib
+import json
 import os
 import random
 import re
 import shutil
 import tempfile
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
-
-from pyhost import indexgen
+from pyhost import browse, indexgen
 from pyhost.errors import PyhostError
 
 PACKAGES = "packages"
@@ -54,6 +69,9 @@ HTML_TYPE = "text/html; charset=utf-8"
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 PAGE_CACHE_CONTROL = "no-cache"
 PAGE_ATTEMPTS = 12
+RECORDS = indexgen.RECORDS_DIR
+CLIENT_INDEX_NAME = "private"
+ACCESS_CHECK_TIMEOUT = 10
 CHECKING_BUCKET = "checking the bucket"
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
@@ -117,15 +135,6 @@ def parse_target(target: str, endpoint_url: str | None = None, public_url: str |
     raise PyhostError(f"unsupported target {target!r}: use s3://BUCKET/PREFIX or file:///PATH")
 
 
-def _version_order(entry: tuple[str, str]) -> tuple[Any, ...]:
-    """Sort (version, filename) pairs in PEP 440 order, unparsable versions first."""
-    version, filename = entry
-    try:
-        return (1, Version(version), filename)
-    except InvalidVersion:
-        return (0, version, filename)
-
-
 class Target(ABC):
     """Where a static index lives."""
 
@@ -158,17 +167,59 @@ class Target(ABC):
                 continue
             grouped.setdefault(project, []).append((version, name))
         return {
-            project: [name for _, name in sorted(entries, key=_version_order)]
+            project: [name for _, name in sorted(entries, key=lambda e: (indexgen.version_order(e[0]), e[1]))]
             for project, entries in sorted(grouped.items())
         }
 
+    @abstractmethod
+    def set_yanked(self, project: str, version: str, yanked: bool | str) -> list[str]:
+        """Yank (a reason, or True) or unyank (False) every file of PROJECT VERSION; their names."""
+
     def index_url(self) -> str:
-        """The URL to give to pip's --index-url or --extra-index-url."""
+        """The URL of the simple index, for the installers' settings."""
         return (self.public_url or self.default_base_url()).rstrip("/") + f"/{SIMPLE}/"
 
-    def pip_hint(self, projects: Sequence[str]) -> list[str]:
-        """How to install what was published, as lines to print."""
-        return [f"  pip install --extra-index-url {self.index_url()} {' '.join(projects)}"]
+    def access_warning(self, projects: Sequence[str]) -> str | None:
+        """A line to print when installers could not read what was just published; None when they can."""
+        return None
+
+    def client_hints(self, projects: Sequence[str]) -> list[str]:
+        """How to install what was published, as lines to print: each project pinned to this index.
+
+        With pip's --extra-index-url, pip takes the highest version from any index, so anyone who uploads
+        the same name to PyPI wins (dependency confusion): uv's explicit index and Poetry's explicit source
+        take the named projects from this index only.
+        """
+        url = self.index_url()
+        name = CLIENT_INDEX_NAME
+        return [
+            "Install, with these projects taken from this index only:",
+            "  uv (pyproject.toml):",
+            "    [[tool.uv.index]]",
+            f'    name = "{name}"',
+            f'    url = "{url}"',
+            "    explicit = true",
+            "    [tool.uv.sources]",
+            *(f'    {project} = {{ index = "{name}" }}' for project in projects),
+            "  Poetry:",
+            f"    poetry source add --priority=explicit {name} {url}",
+            *(f"    poetry add --source {name} {project}" for project in projects),
+            f"  pip: pip install --index-url {url} {' '.join(projects)}",
+            "  (pip has no per-project index: with --extra-index-url, a same-named package on PyPI wins)",
+        ]
+
+
+def _not_found(project: str, version: str, target: Target, filenames: Iterable[str]) -> PyhostError:
+    have = sorted({indexgen.parse_filename(name)[1] for name in filenames}, key=indexgen.version_order)
+    known = f"it has {', '.join(have)}" if have else "it has no such project"
+    return PyhostError(f"no files of {indexgen.normalize(project)} {version} in {target.describe()}: {known}")
+
+
+def _wanted_version(version: str) -> tuple[object, ...]:
+    try:
+        return indexgen.version_key(version)
+    except indexgen.InvalidDistribution as exc:
+        raise PyhostError(str(exc)) from None
 
 
 def _affected_projects(dists: Iterable[LocalDist]) -> list[str]:
@@ -180,6 +231,20 @@ def _conflict(filename: str, target: Target) -> PyhostError:
         f"{filename} already exists in {target.describe()} with different content; "
         "published files are never replaced, so bump the version (or a build tag) and publish again"
     )
+
+
+def _stage(dist: LocalDist, stage: Path, packages: Path) -> Path:
+    """A durable copy of DIST in the staging directory, readable by the web server that serves packages/."""
+    staged = stage / dist.info.filename
+    try:
+        with staged.open("xb") as out, dist.path.open("rb") as source:
+            shutil.copyfileobj(source, out, 1024 * 1024)
+            out.flush()
+            os.fsync(out.fileno())
+        staged.chmod(0o644)
+    except OSError as exc:
+        raise PyhostError(f"cannot write {packages / dist.info.filename}: {exc.strerror}") from exc
+    return staged
 
 
 class FileTarget(Target):
@@ -196,64 +261,64 @@ class FileTarget(Target):
         return self.root.as_uri()
 
     def publish(self, dists: Sequence[LocalDist]) -> PublishReport:
+        # The server's algorithm (indexgen.add_files, as `--host` runs it): the files are copied into a
+        # dot-directory of packages/, which no page lists, then linked into place, never replacing a file, and
+        # their projects' pages regenerated under the pages' lock, also after a failure.
         packages = self.root / PACKAGES
-        report = PublishReport(self.index_url())
-        new = []
-        for dist in dists:
-            existing = packages / dist.info.filename
-            if not existing.exists():
-                new.append(dist)
-            elif indexgen.sha256_of(existing) == dist.info.sha256:
-                report.unchanged.append(dist.info.filename)
-            else:
-                raise _conflict(dist.info.filename, self)
         try:
             packages.mkdir(parents=True, exist_ok=True)
+            stage = Path(tempfile.mkdtemp(prefix=".pyhost-incoming-", dir=packages))
         except OSError as exc:
             raise PyhostError(f"cannot create {packages}: {exc.strerror}") from exc
-        failure: PyhostError | None = None
-        for dist in new:
-            try:
-                placed = self._place(dist, packages)
-            except PyhostError as exc:
-                failure = exc
-                break
-            (report.uploaded if placed else report.unchanged).append(dist.info.filename)
-        # Pages are regenerated even after a failure, so that the files that did land are listed.
         try:
-            result = indexgen.generate(
-                packages, self.root / SIMPLE, _affected_projects(dists), FILES_URL_PREFIX
-            )
+            staged = [_stage(dist, stage, packages) for dist in dists]
+            done = indexgen.add_files(packages, self.root / SIMPLE, staged, FILES_URL_PREFIX)
+        except indexgen.Conflict as exc:
+            raise _conflict(str(exc), self) from None
+        except indexgen.InvalidDistribution as exc:
+            raise PyhostError(f"cannot publish to {self.describe()}: {exc}") from exc
         except OSError as exc:
-            raise failure or PyhostError(
-                f"cannot write the index pages in {self.root / SIMPLE}: {exc}"
-            ) from exc
-        if failure is not None:
-            raise failure
-        report.projects, report.skipped = _affected_projects(dists), result.skipped
-        return report
-
-    def _place(self, dist: LocalDist, packages: Path) -> bool:
-        """Copy one file in under its final name without ever replacing one; False if it was already there."""
-        name = dist.info.filename
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=packages)
-        try:
-            with os.fdopen(fd, "wb") as out, dist.path.open("rb") as source:
-                shutil.copyfileobj(source, out, 1024 * 1024)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(tmp, 0o644)
-            os.link(tmp, packages / name)
-        except FileExistsError:
-            if indexgen.sha256_of(packages / name) != dist.info.sha256:
-                raise _conflict(name, self) from None
-            return False
-        except OSError as exc:
-            raise PyhostError(f"cannot write {packages / name}: {exc.strerror}") from exc
+            raise PyhostError(f"cannot write the index in {self.root}: {exc}") from exc
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-        return True
+            shutil.rmtree(stage, ignore_errors=True)
+        self.write_site(_affected_projects(dists))
+        return PublishReport(
+            self.index_url(),
+            uploaded=done.added,
+            unchanged=done.unchanged,
+            projects=_affected_projects(dists),
+            skipped=done.skipped,
+        )
+
+    def write_site(self, projects: Sequence[str]) -> None:
+        """The pages for people at the target's root, from the generator's data, under its lock."""
+        simple = self.root / SIMPLE
+        site = browse.Site(self.index_url(), credentials=False)
+        try:
+            with indexgen.locked(simple / indexgen.LOCK_FILE):
+                root = json.loads((simple / indexgen.JSON_PAGE).read_bytes())
+                listed = [entry["name"] for entry in root["projects"]]
+                browse.write_site(simple, self.root, projects, listed, site)
+        except OSError as exc:
+            raise PyhostError(f"cannot write the pages for people in {self.root}: {exc}") from exc
+
+    def set_yanked(self, project: str, version: str, yanked: bool | str) -> list[str]:
+        packages = self.root / PACKAGES
+        if not packages.is_dir():
+            raise PyhostError(f"{self.describe()} holds no packages; nothing has been published there")
+        _wanted_version(version)
+        try:
+            names = indexgen.set_yanked(
+                packages, self.root / SIMPLE, project, version, yanked, files_url_prefix=FILES_URL_PREFIX
+            )
+        except indexgen.NotFound:
+            raise _not_found(
+                project, version, self, self.list_files().get(indexgen.normalize(project), [])
+            ) from None
+        except OSError as exc:
+            raise PyhostError(f"cannot write the records or pages in {self.describe()}: {exc}") from exc
+        self.write_site([indexgen.normalize(project)])
+        return names
 
     def filenames(self) -> list[str]:
         if not self.root.is_dir():
@@ -267,9 +332,11 @@ class FileTarget(Target):
 
 @dataclass
 class _Listing:
-    """What packages/ holds in a bucket: sizes of distributions by project, and the .metadata names."""
+    """What packages/ holds in a bucket: sizes of distributions by project, when each was last written, and
+    the .metadata names."""
 
     files: dict[str, dict[str, int]] = field(default_factory=dict)
+    modified: dict[str, datetime.datetime] = field(default_factory=dict)
     metadata: set[str] = field(default_factory=set)
 
 
@@ -408,16 +475,23 @@ class S3Target(Target):
                 else:
                     raise _conflict(dist.info.filename, self)
         failure: PyhostError | None = None
+        published_at = indexgen.now()
+        # Files already there keep their recorded time and yank: no upload_time here sends them to the record.
+        known = {d.info.filename: d.info for d in dists}
         for dist in new:
             try:
                 with self._errors(f"uploading {dist.info.filename}"):
-                    placed = self._upload(dist)
+                    placed = self._upload(dist, published_at)
             except PyhostError as exc:
                 failure = exc
                 break
             (report.uploaded if placed else report.unchanged).append(dist.info.filename)
+            if placed:
+                known[dist.info.filename] = dataclasses.replace(dist.info, upload_time=published_at)
         try:
-            self._regenerate(_affected_projects(dists), {d.info.filename: d.info for d in dists})
+            self._regenerate(
+                _affected_projects(dists), known, metadata={d.info.filename: d.metadata for d in dists}
+            )
         except PyhostError:
             if failure is None:
                 raise
@@ -426,8 +500,8 @@ class S3Target(Target):
         report.projects = _affected_projects(dists)
         return report
 
-    def _upload(self, dist: LocalDist) -> bool:
-        """Upload one file, then its core metadata; False if the same file was already there.
+    def _upload(self, dist: LocalDist, published_at: str) -> bool:
+        """Upload one file, then its record and its core metadata; False if the same file was already there.
 
         The metadata goes second and unconditionally: once the file is ours (or identical to ours), the
         metadata that matches it is ours too, and a leftover from an earlier failed upload gets replaced.
@@ -449,6 +523,14 @@ class S3Target(Target):
             )
         if not placed and self._remote_sha256(info.filename) != info.sha256:
             raise _conflict(info.filename, self)
+        if placed:
+            # Never replacing one: a record that is there already (a yank) belongs to this very file.
+            self._put_if(
+                self._record_key(info.filename),
+                indexgen.Record(published_at, info.sha256).to_json(),
+                None,
+                ContentType="application/json",
+            )
         if info.core_metadata_sha256 is not None:
             self.client.put_object(
                 Bucket=self.bucket,
@@ -474,6 +556,7 @@ class S3Target(Target):
                 except indexgen.InvalidDistribution:
                     continue
                 listing.files.setdefault(project, {})[name] = int(entry["Size"])
+                listing.modified[name] = entry["LastModified"]
         return listing
 
     def _list_page_dirs(self) -> set[str]:
@@ -486,42 +569,88 @@ class S3Target(Target):
         }
 
     def _page_keys(self, project: str | None) -> dict[str, str]:
-        """Keys of one project's pages (the root's when None) and their kind, "html" or "json"."""
+        """Keys of one project's page (the root's when None) and their type: each holds the JSON page (see
+        the module)."""
         parts = (SIMPLE, project) if project else (SIMPLE,)
         return {
-            self.key(*parts, ""): "html",
-            self.key(*parts, indexgen.HTML_PAGE): "html",
-            self.key(*parts, indexgen.JSON_PAGE): "json",
+            self.key(*parts, ""): JSON_TYPE,
+            self.key(*parts, indexgen.HTML_PAGE): JSON_TYPE,
+            self.key(*parts, indexgen.JSON_PAGE): JSON_TYPE,
         }
 
-    def _regenerate(self, projects: Sequence[str], known: dict[str, indexgen.DistFile]) -> None:
-        """Project pages first, then the root, which lists only projects whose pages exist."""
+    def _record_key(self, filename: str) -> str:
+        return self.key(PACKAGES, RECORDS, filename + indexgen.RECORD_SUFFIX)
+
+    def _with_record(self, info: indexgen.DistFile, listing: _Listing) -> indexgen.DistFile:
+        """`info` with its record's upload time and yank; a file without one gets its LastModified, once."""
+        found = self._get(self._record_key(info.filename))
+        record = indexgen.Record.from_json(found[0]) if found else None
+        if record is None or record.sha256 != info.sha256:
+            modified = listing.modified.get(info.filename) or datetime.datetime.now(datetime.UTC)
+            record = indexgen.Record(indexgen.format_time(modified), info.sha256)
+            key = self._record_key(info.filename)
+            if not self._put_if(
+                key, record.to_json(), found[1] if found else None, ContentType="application/json"
+            ):
+                return self._with_record(info, listing)
+        return dataclasses.replace(info, upload_time=record.upload_time, yanked=record.yanked)
+
+    def _regenerate(
+        self,
+        projects: Sequence[str],
+        known: dict[str, indexgen.DistFile],
+        *,
+        metadata: dict[str, bytes] | None = None,
+        refresh: Collection[str] = (),
+    ) -> None:
+        """Project pages first, then the root, which lists only projects whose pages exist; then the same for
+        the pages for people. `metadata` holds the core metadata of files at hand (for descriptions); the
+        records of `refresh` are read again even where a page says when they were uploaded."""
         with self._errors("regenerating the index pages"):
             for project in projects:
                 self._swap_pages(
                     self._page_keys(project),
-                    lambda listing, p=project: self._render_project(p, listing, known),
+                    lambda listing, p=project: indexgen.render_project_json(
+                        p, self._project_files(p, listing, known, refresh), FILES_URL_PREFIX
+                    ),
                 )
             self._swap_pages(self._page_keys(None), self._render_root)
+        with self._errors("writing the pages for people"):
+            descriptions = _Descriptions(self, dict(metadata or {}))
+            summaries: dict[str, dict[str, Any]] = {}
+            for project in projects:
+                self._swap_pages(
+                    self._browse_keys(project),
+                    lambda listing, p=project: self._render_browse_project(
+                        p, listing, known, descriptions, summaries
+                    ),
+                )
+            self._update_summaries(summaries)
+            for name, text in browse.ASSETS.items():
+                content_type = "text/css" if name.endswith(".css") else "text/javascript"
+                key = self.key(browse.STATIC_DIR, name)
+                self.client.put_object(
+                    Bucket=self.bucket, Key=key, Body=text.encode(), ContentType=content_type
+                )
+            self._swap_pages(self._browse_keys(None), self._render_front_page)
 
-    def _swap_pages(self, keys: dict[str, str], render: Callable[[_Listing], dict[str, bytes]]) -> None:
-        """Compare-and-swap each page in `keys` against a listing taken after reading its ETag."""
+    def _swap_pages(self, keys: dict[str, str], render: Callable[[_Listing], bytes]) -> None:
+        """Compare-and-swap one page under each of `keys` (key: its Content-Type) against a listing taken
+        after reading the keys' ETags."""
         pending = dict(keys)
         for attempt in range(PAGE_ATTEMPTS):
             etags = {}
             for key in pending:
                 head = self._head(key)
                 etags[key] = head["ETag"] if head else None
-            bodies = render(self._list_packages())
+            body = render(self._list_packages())
             lost = {}
-            for key, kind in pending.items():
-                body = bodies[kind]
+            for key, content_type in pending.items():
                 if etags[key] == f'"{hashlib.md5(body).hexdigest()}"':  # noqa: S324 - S3's ETag, not security
                     continue
-                content_type = HTML_TYPE if kind == "html" else JSON_TYPE
                 extra = {"ContentType": content_type, "CacheControl": PAGE_CACHE_CONTROL}
                 if not self._put_if(key, body, etags[key], **extra):
-                    lost[key] = kind
+                    lost[key] = content_type
             if not lost:
                 return
             pending = lost
@@ -531,9 +660,15 @@ class S3Target(Target):
             "other publishes kept changing them; run the same publish again to finish"
         )
 
-    def _render_project(
-        self, project: str, listing: _Listing, known: dict[str, indexgen.DistFile]
-    ) -> dict[str, bytes]:
+    def _project_files(
+        self,
+        project: str,
+        listing: _Listing,
+        known: dict[str, indexgen.DistFile],
+        refresh: Collection[str] = (),
+    ) -> list[indexgen.DistFile]:
+        """The files of `project` in `listing`, described from its JSON page, `known`, or the bucket; upload
+        times and yanks from the page or `known`, else (and for `refresh`) from the records."""
         page = self._get(self.key(SIMPLE, project, indexgen.JSON_PAGE))
         cached = {**indexgen.files_from_json(page[0] if page else None, project), **known}
         files = []
@@ -543,17 +678,107 @@ class S3Target(Target):
                 info = self._describe_remote(project, filename, size)
             if info is None:
                 continue
+            if not info.upload_time or filename in refresh:
+                info = self._with_record(info, listing)
             if filename + indexgen.METADATA_SUFFIX not in listing.metadata:
                 info = dataclasses.replace(info, core_metadata_sha256=None)
             files.append(info)
-        return {
-            "html": indexgen.render_project_html(project, files, FILES_URL_PREFIX),
-            "json": indexgen.render_project_json(project, files, FILES_URL_PREFIX),
-        }
+        return files
 
-    def _render_root(self, listing: _Listing) -> dict[str, bytes]:
-        projects = sorted(set(listing.files) & self._list_page_dirs())
-        return {"html": indexgen.render_root_html(projects), "json": indexgen.render_root_json(projects)}
+    def _render_root(self, listing: _Listing) -> bytes:
+        return indexgen.render_root_json(sorted(set(listing.files) & self._list_page_dirs()))
+
+    def set_yanked(self, project: str, version: str, yanked: bool | str) -> list[str]:
+        wanted = _wanted_version(version)
+        project = indexgen.normalize(project)
+        self._check_bucket()
+        with self._errors("recording the yank"):
+            listing = self._list_packages()
+            sizes = listing.files.get(project, {})
+            names = sorted(
+                name for name in sizes if indexgen.version_key(indexgen.parse_filename(name)[1]) == wanted
+            )
+            if not names:
+                raise _not_found(project, version, self, sizes)
+            page = self._get(self.key(SIMPLE, project, indexgen.JSON_PAGE))
+            cached = indexgen.files_from_json(page[0] if page else None, project)
+            for name in names:
+                info = cached.get(name) or self._describe_remote(project, name, sizes[name])
+                if info is None:
+                    raise PyhostError(
+                        f"cannot read {name} in {self.describe()}: it is not a valid distribution"
+                    )
+                current = self._with_record(info, listing)
+                record = indexgen.Record(current.upload_time or indexgen.now(), info.sha256, yanked)
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=self._record_key(name),
+                    Body=record.to_json(),
+                    ContentType="application/json",
+                )
+        self._regenerate([project], {}, refresh=names)
+        return names
+
+    def access_warning(self, projects: Sequence[str]) -> str | None:
+        """Read the first project's page as an installer does, anonymously; on 403, the policy to add."""
+        url = self.index_url() + (f"{projects[0]}/" if projects else "")
+        if _anonymous_status(url) != 403:  # noqa: PLR2004 - HTTP status
+            return None
+        resource = f"arn:aws:s3:::{self.bucket}/{self.key('*')}"
+        statement = {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": resource}
+        return (
+            f"warning: {url} refuses anonymous reads (403), so installers cannot use it; add this statement "
+            f"to the bucket policy of {self.bucket} (or serve it through CloudFront): "
+            + json.dumps(statement, separators=(", ", ": "))
+        )
+
+    # The pages for people (pyhost.browse): project/<project>/ and the front page at the target's root, and
+    # the front page's lines of every project in one object, simple/.browse/summaries.json, so that a publish
+    # reads one object instead of one per project. Each is a compare-and-swap, like the simple pages.
+
+    def _browse_keys(self, project: str | None) -> dict[str, str]:
+        parts = (browse.PROJECTS_DIR, project) if project else ()
+        keys = {self.key(*parts, browse.PAGE): HTML_TYPE}
+        if parts or self.prefix:
+            keys[self.key(*parts, "")] = HTML_TYPE
+        return keys
+
+    def _render_browse_project(
+        self,
+        project: str,
+        listing: _Listing,
+        known: dict[str, indexgen.DistFile],
+        descriptions: _Descriptions,
+        summaries: dict[str, dict[str, Any]],
+    ) -> bytes:
+        # The files carry their upload times and yanks: the simple page just written has them.
+        data = browse.project_data(project, self._project_files(project, listing, known))
+        if data["description_source"]:
+            browse.describe(data, *descriptions.of(data["description_source"]))
+        summaries[project] = browse.summary_of(data)
+        return browse.render_project_page(data, browse.Site(self.index_url(), credentials=False))
+
+    def _update_summaries(self, summaries: dict[str, dict[str, Any]]) -> None:
+        key = self.key(SIMPLE, browse.WORK_DIR, SUMMARIES)
+        for attempt in range(PAGE_ATTEMPTS):
+            current = self._get(key)
+            merged = _json_object(current[0]) if current else {}
+            merged.update(summaries)
+            body = (json.dumps(merged, sort_keys=True) + "\n").encode()
+            if self._put_if(key, body, current[1] if current else None, ContentType="application/json"):
+                return
+            time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter, not security
+        raise PyhostError(
+            f"gave up updating the pages for people in {self.describe()} after {PAGE_ATTEMPTS} attempts "
+            "because other publishes kept changing them; run the same publish again to finish"
+        )
+
+    def _render_front_page(self, listing: _Listing) -> bytes:
+        stored = self._get(self.key(SIMPLE, browse.WORK_DIR, SUMMARIES))
+        summaries = _json_object(stored[0]) if stored else {}
+        listed = set(listing.files) & self._list_page_dirs()
+        lines = [summary for project, summary in summaries.items() if project in listed]
+        return browse.render_front_page(lines, browse.Site(self.index_url(), credentials=False))
 
     def _describe_remote(self, project: str, filename: str, size: int) -> indexgen.DistFile | None:
         """Describe a file no page describes yet: from what its uploader recorded, else by reading it."""
@@ -590,6 +815,68 @@ class S3Target(Target):
         with self._errors("listing the packages"):
             listing = self._list_packages()
         return [name for sizes in listing.files.values() for name in sizes]
+
+
+def _anonymous_status(url: str) -> int | None:
+    """The HTTP status a GET of `url` gets without credentials; None when nothing answers."""
+    if not url.startswith(("http://", "https://")):
+        return None
+    request = urllib.request.Request(url, headers={"Accept": JSON_TYPE})  # noqa: S310 - http(s) checked above
+    try:
+        with urllib.request.urlopen(request, timeout=ACCESS_CHECK_TIMEOUT) as response:  # noqa: S310
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+SUMMARIES = "summaries.json"
+
+
+class _Descriptions:
+    """Descriptions of a bucket's projects, rendered once per file they come from during one publish."""
+
+    def __init__(self, target: S3Target, metadata: dict[str, bytes]) -> None:
+        self._target = target
+        self._metadata = metadata
+        self._rendered: dict[str, tuple[browse.About | None, str]] = {}
+
+    def of(self, filename: str) -> tuple[browse.About | None, str]:
+        if filename not in self._rendered:
+            data = self._metadata.get(filename) or self._fetch(filename)
+            if data is None:
+                self._rendered[filename] = (None, "")
+            else:
+                about = browse.parse_about(data)
+                self._rendered[filename] = (
+                    about,
+                    browse.render_description(about.description, about.content_type),
+                )
+        return self._rendered[filename]
+
+    def _fetch(self, filename: str) -> bytes | None:
+        """The file's core metadata: its .metadata object (wheels), else read from the file itself."""
+        target = self._target
+        key = target.key(PACKAGES, filename)
+        stored = target._get(key + indexgen.METADATA_SUFFIX)
+        if stored is not None:
+            return stored[0]
+        with tempfile.TemporaryDirectory() as scratch:
+            local = Path(scratch) / filename
+            target.client.download_file(target.bucket, key, str(local))
+            try:
+                return indexgen.read_core_metadata(local)
+            except indexgen.InvalidDistribution:
+                return None
+
+
+def _json_object(data: bytes) -> dict[str, Any]:
+    try:
+        loaded = json.loads(data)
+    except ValueError:
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def _import_boto(module: str) -> Any:

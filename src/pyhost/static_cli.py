@@ -1,4 +1,4 @@
-"""`pyhost static`: publish to and list a static index in an S3 bucket or a directory.
+"""`pyhost static`: publish to, list, yank in and unyank in a static index in an S3 bucket or a directory.
 
 The main CLI adds this group with `main.add_command(static)`; `python -m pyhost.static_cli` runs it alone.
 """
@@ -6,10 +6,13 @@ The main CLI adds this group with `main.add_command(static)`; `python -m pyhost.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
+from pyhost import indexgen
 from pyhost.errors import PyhostError
 from pyhost.static import Target, load_distributions, parse_target
 
@@ -23,6 +26,10 @@ ENDPOINT_HELP = "S3 endpoint for S3-compatible stores (MinIO, Ceph, moto); AWS n
 PUBLIC_URL_HELP = (
     "URL at which the target's root is served (a CloudFront or website endpoint, or the web server "
     "serving a directory); the printed index URL is built from it."
+)
+YANK_PUBLIC_URL_HELP = (
+    "The --public-url the target was published with: the regenerated pages for people show install "
+    "commands with it."
 )
 
 
@@ -64,6 +71,7 @@ def static() -> None:
       pyhost static publish dist/* --target file:///srv/www/pypi --public-url https://pypi.acme.test
       pyhost static publish dist/* --host theviji
       pyhost static list --target s3://acme-packages/pypi
+      pyhost static yank acme-lib 2.0 --reason "breaks on Windows" --target s3://acme-packages/pypi
     """
 
 
@@ -89,13 +97,15 @@ def publish(
     listed. A file that already exists with the same content is skipped; one with different content is
     refused, and nothing is uploaded.
 
-    pip reads an S3 index anonymously: let the bucket policy allow s3:GetObject on the prefix, or put
-    CloudFront in front and pass its URL as --public-url.
+    Installers read an S3 index anonymously: let the bucket policy allow s3:GetObject on the prefix, or put
+    CloudFront in front and pass its URL as --public-url. After an S3 publish the index is read the way an
+    installer reads it, and a warning says what policy to add if it is refused. The settings printed at the
+    end take the published projects from this index only (uv, Poetry), never from PyPI.
 
     \b
     Examples:
       pyhost static publish dist/* --target s3://acme-packages/pypi
-      pip install --extra-index-url https://acme-packages.s3.eu-west-1.amazonaws.com/pypi/simple/ acme-lib
+      uv pip install --index-url https://acme-packages.s3.eu-west-1.amazonaws.com/pypi/simple/ acme-lib
     """
     destination = _target(target, host, endpoint_url, public_url, inventory)
     dists = load_distributions(dist_files)
@@ -108,7 +118,11 @@ def publish(
         click.echo(f"warning: left {name} out of the pages: {reason}", err=True)
     click.echo(f"pages updated for: {', '.join(report.projects)}")
     click.echo(f"index URL: {report.index_url}")
-    for line in destination.pip_hint(report.projects):
+    click.echo(f"pages for people: {report.index_url.removesuffix('simple/')}")
+    warning = destination.access_warning(report.projects)
+    if warning:
+        click.echo(warning, err=True)
+    for line in destination.client_hints(report.projects):
         click.echo(line)
 
 
@@ -137,6 +151,63 @@ def list_command(
             click.echo(f"  {name}")
     total = sum(len(names) for names in listing.values())
     click.echo(f"{len(listing)} project(s), {total} file(s) in {destination.describe()}")
+
+
+def _yank_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("-i", "--inventory", metavar="DIR", help=INVENTORY_HELP)(func)
+    func = click.option("--public-url", metavar="URL", help=YANK_PUBLIC_URL_HELP)(func)
+    func = click.option("--endpoint-url", metavar="URL", help=ENDPOINT_HELP)(func)
+    func = click.option("--host", metavar="NAME", help=HOST_HELP)(func)
+    func = click.option("--target", metavar="URL", help=TARGET_HELP)(func)
+    func = click.argument("version")(func)
+    return click.argument("project")(func)
+
+
+def set_yanked(destination: Target, project: str, version: str, yanked: bool | str) -> None:
+    """Yank or unyank on any target, and say which files changed."""
+    names = destination.set_yanked(project, version, yanked)
+    state = "unyanked" if yanked is False else "yanked"
+    reason = f" ({yanked})" if isinstance(yanked, str) else ""
+    for name in names:
+        click.echo(f"{state:10} {name}{reason}")
+
+
+def yank_value(reason: str | None) -> bool | str:
+    try:
+        return indexgen.yank_value(reason)
+    except indexgen.InvalidDistribution as exc:
+        raise PyhostError(str(exc)) from None
+
+
+@static.command()
+@_yank_options
+@click.option("--reason", metavar="TEXT", help="Why: installers show it to whoever still pins the release.")
+def yank(*, project: str, version: str, reason: str | None, **where: str | None) -> None:
+    """Mark every file of PROJECT VERSION yanked (PEP 592).
+
+    Installers then skip the release unless it is pinned with == (so lock files keep working); nothing is
+    deleted. The yank is recorded next to the files (packages/.pyhost-records) and the project's pages are
+    regenerated. `pyhost static unyank` takes it back.
+
+    \b
+    Examples:
+      pyhost static yank acme-lib 2.0 --reason "corrupt wheel, use 2.0.1" --target s3://acme-packages/pypi
+      pyhost static yank acme-lib 2.0 --target file:///srv/www/pypi --public-url https://pypi.acme.test
+    """
+    value = yank_value(reason)
+    set_yanked(_target(**where), project, version, value)
+
+
+@static.command()
+@_yank_options
+def unyank(*, project: str, version: str, **where: str | None) -> None:
+    """Take back the yank of PROJECT VERSION: installers consider it again.
+
+    \b
+    Example:
+      pyhost static unyank acme-lib 2.0 --target s3://acme-packages/pypi
+    """
+    set_yanked(_target(**where), project, version, False)
 
 
 def run() -> None:

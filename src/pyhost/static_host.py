@@ -9,7 +9,6 @@ installs from https://DOMAIN/simple/ with a user's read token, as it does after 
 
 from __future__ import annotations
 
-import json
 import tarfile
 import tempfile
 from collections.abc import Sequence
@@ -23,9 +22,11 @@ from pyhost.errors import PyhostError
 from pyhost.static import LocalDist, PublishReport, Target
 from pyhost.workspace import Workspace
 
-# Task names of playbooks/static-publish.yml (roles/pypiserver/tasks/publish.yml) and static-list.yml.
-PUBLISH_TASK = "Link the files into the index and regenerate their pages"
-LIST_TASK = "List the files in the packages directory"
+# The set_stats keys of roles/pypiserver/tasks/publish.yml (playbooks/static-publish.yml), tasks/yank.yml
+# (playbooks/yank.yml) and playbooks/static-list.yml: a report or a list per host, keyed by host name.
+PUBLISHED_DATA = "pyhost_published"
+YANKED_DATA = "pyhost_yanked"
+FILES_DATA = "pyhost_static_files"
 CONFLICT_MARK = "different content"
 
 
@@ -48,7 +49,7 @@ class HostTarget(Target):
     def default_base_url(self) -> str:
         return f"https://{self.domain}"
 
-    def pip_hint(self, projects: Sequence[str]) -> list[str]:
+    def client_hints(self, projects: Sequence[str]) -> list[str]:
         # The index needs credentials for reads: a user's name and read token (pyhost add-user, pyhost token).
         url = f"https://USER:READ-TOKEN@{self.domain}/simple/"
         return [
@@ -56,7 +57,13 @@ class HostTarget(Target):
             f"  (pip's settings for a user: pyhost client-config --host {self.host} --user USER --tool pip)",
         ]
 
-    def _run(self, playbook: str, title: str, extravars: dict[str, Any] | None = None) -> runner.RunResult:
+    def _run(
+        self,
+        playbook: str,
+        title: str,
+        extravars: dict[str, Any] | None = None,
+        action: str = "publishing to",
+    ) -> runner.RunResult:
         # Nothing on this machine changes, so no ping first: an unreachable host fails the run, in one line.
         result = runner.run_playbook(
             self.workspace,
@@ -69,17 +76,17 @@ class HostTarget(Target):
         runner.raise_unreachable(self.workspace, result)
         if not result.ok:
             reason = result.failures[0].message if result.failures else f"exit code {result.rc}"
-            raise PyhostError(self._explain(reason))
+            raise PyhostError(self._explain(reason, action))
         return result
 
-    def _explain(self, reason: str) -> str:
+    def _explain(self, reason: str, action: str = "publishing to") -> str:
         # The generator's own one-line errors, without Ansible's wrapping.
         marker = "indexgen: error: "
         if marker in reason:
-            reason = reason.split(marker, 1)[1]
+            reason = reason.split(marker, 1)[1].strip()
             if CONFLICT_MARK in reason:
                 reason += "; bump the version (or a build tag) and publish again"
-        return f"publishing to {self.describe()} failed: {reason}"
+        return f"{action} {self.describe()} failed: {reason}"
 
     def publish(self, dists: Sequence[LocalDist]) -> PublishReport:
         with tempfile.TemporaryDirectory(prefix="pyhost-publish-") as scratch:
@@ -93,13 +100,9 @@ class HostTarget(Target):
                 f"Publishing {len(dists)} file(s) to {self.host}",
                 {"pypiserver_publish_archive": str(archive)},
             )
-        res = result.results.get((self.host, PUBLISH_TASK))
-        if res is None:
+        done = (result.data.get(PUBLISHED_DATA) or {}).get(self.host)
+        if not isinstance(done, dict):
             raise PyhostError(f"publishing to {self.describe()} reported nothing: run it again with -v")
-        try:
-            done = json.loads(res.get("stdout") or "")
-        except ValueError as exc:
-            raise PyhostError(f"publishing to {self.describe()}: unreadable report from the server") from exc
         _require_placed(dists, done, self.describe())
         return PublishReport(
             self.index_url(),
@@ -109,10 +112,25 @@ class HostTarget(Target):
             skipped=dict(done.get("skipped", {})),
         )
 
+    def set_yanked(self, project: str, version: str, yanked: bool | str) -> list[str]:
+        verb = "yanking" if yanked is not False else "unyanking"
+        extravars = {
+            "pypiserver_yank_project": project,
+            "pypiserver_yank_version": version,
+            "pypiserver_yank_state": "yanked" if yanked is not False else "unyanked",
+            "pypiserver_yank_reason": yanked if isinstance(yanked, str) else "",
+        }
+        title = f"{verb.capitalize()} {project} {version} on {self.host}"
+        result = self._run("yank.yml", title, extravars, action=f"{verb} {project} {version} on")
+        done = (result.data.get(YANKED_DATA) or {}).get(self.host)
+        if not isinstance(done, dict):
+            raise PyhostError(f"{verb} on {self.describe()} reported nothing: run it again with -v")
+        return list(done.get("files", []))
+
     def filenames(self) -> list[str]:
         result = self._run("static-list.yml", f"Listing the packages of {self.host}")
-        res = result.results.get((self.host, LIST_TASK)) or {}
-        return [line for line in str(res.get("stdout") or "").splitlines() if line]
+        listed = (result.data.get(FILES_DATA) or {}).get(self.host) or []
+        return [str(name) for name in listed if name]
 
 
 def _add_file(tar: tarfile.TarFile, dist: LocalDist) -> None:

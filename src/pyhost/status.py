@@ -17,17 +17,17 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from pyhost import content, runner
+from pyhost import backup, bans, content, runner
 from pyhost.errors import PyhostError
 from pyhost.workspace import Workspace
 
-SERVICES = ("pypiserver.service", "nginx.service", "certbot.timer")
 # certbot renews 30 days before the end; fewer days left than this means renewal has been failing for weeks.
 CERT_MIN_DAYS = 14
 HTTPS_TIMEOUT = 10
 HTTPS_PORT = 443
 KIB = 1024
-STATUS_TASK = "Report the status"
+# The set_stats key of playbooks/status.yml: the facts of each host, keyed by host name.
+STATUS_DATA = "pyhost_status"
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,8 @@ def evaluate(facts: dict[str, Any], https: dict[str, Any], now: datetime | None 
             f"cannot read the service states: {error[0] if error else 'no answer from systemctl'}"
         )
     services: dict[str, Any] = {}
-    for unit in SERVICES:
+    # The playbook names the units it asked systemd about, in the order to report them.
+    for unit in facts.get("unit_names") or units:
         props = units.get(unit, {})
         state = props.get("ActiveState") or "unknown"
         entry: dict[str, Any] = {"state": state, "sub_state": props.get("SubState") or "unknown"}
@@ -168,6 +169,10 @@ def evaluate(facts: dict[str, Any], https: dict[str, Any], now: datetime | None 
     if not https.get("ok"):
         problems.append(f"HTTPS {https.get('url')}: {https.get('error', 'failed')}")
 
+    app = _app(facts)
+    if not app["ok"]:
+        problems.append(app["problem"])
+
     certificate = _certificate(facts, https, now)
     if not certificate["ok"]:
         problems.append(certificate["problem"])
@@ -184,15 +189,50 @@ def evaluate(facts: dict[str, Any], https: dict[str, Any], now: datetime | None 
             f"{facts.get('package_files_error') or 'missing'}"
         )
 
+    backups = backup.evaluate(facts, packages["files"], now)
+    problems.extend(f"backup: {problem}" for problem in backups["problems"])
+
     return {
         "domain": facts.get("domain"),
         "healthy": not problems,
+        "updates": _updates(facts),
+        "bans": bans.report(facts),
         "problems": problems,
         "services": services,
         "https": https,
+        "app": app,
         "certificate": certificate,
         "packages": packages,
+        "backup": backups,
     }
+
+
+def _updates(facts: dict[str, Any]) -> dict[str, Any]:
+    """Pending updates (the Inst lines of apt-get --simulate upgrade) and whether a reboot is due.
+
+    Shown, never a failure: security updates install themselves every day (the updates role), and what is
+    left waits for the next run, a reboot or the administrator.
+    """
+    lines = [str(line) for line in facts.get("upgrades") or []]
+    security = [line.split()[1] for line in lines if len(line.split()) > 1 and "-security" in line.lower()]
+    return {
+        "pending": len(lines),
+        "security": len(security),
+        "security_packages": security,
+        "reboot_required": str(facts.get("reboot_required")).lower() == "true",
+    }
+
+
+def _app(facts: dict[str, Any]) -> dict[str, Any]:
+    """pypiserver's /health, asked on the server through its unix socket: nginx answers the HTTPS check's
+    GET / from the static pages, so only this shows that uploads can reach pypiserver."""
+    path = str(facts.get("app_socket") or "")
+    code = str(facts.get("app_status"))
+    report: dict[str, Any] = {"socket": path, "ok": code == "200" and str(facts.get("app_content")) == "Ok"}
+    if not report["ok"]:
+        detail = str(facts.get("app_error") or "").strip().splitlines()
+        report["problem"] = f"pypiserver on {path}: {detail[0] if detail else f'HTTP {code}'}"
+    return report
 
 
 def _certificate(facts: dict[str, Any], https: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -225,12 +265,12 @@ def _certificate(facts: dict[str, Any], https: dict[str, Any], now: datetime) ->
 
 
 def gather(workspace: Workspace, host: str, console: Console) -> dict[str, Any]:
-    """Run playbooks/status.yml on HOST and return what its report task printed."""
+    """Run playbooks/status.yml on HOST and return the facts it handed over (set_stats)."""
     result = runner.run_playbook(
         workspace, content.playbook("status.yml"), limit=host, console=console, title=f"Checking {host}"
     )
     runner.raise_unreachable(workspace, result)
-    facts = result.results.get((host, STATUS_TASK), {}).get("msg")
+    facts = (result.data.get(STATUS_DATA) or {}).get(host)
     if not isinstance(facts, dict):
         failure = result.failures[0].message if result.failures else f"exit code {result.rc}"
         raise PyhostError(f"could not read the status of {host}: {failure}")
@@ -268,6 +308,8 @@ def print_report(data: dict[str, Any], console: Console) -> None:
             else https.get("error", "")
         ),
     )
+    app = data["app"]
+    table.add_row("app", mark(app["ok"]), f"/health on {app['socket']}" if app["ok"] else app["problem"])
     cert = data["certificate"]
     table.add_row(
         "certificate",
@@ -280,6 +322,26 @@ def print_report(data: dict[str, Any], console: Console) -> None:
         mark(packages["ok"]),
         f"{packages['files']} files, {_human_bytes(packages['bytes'])} in {packages['dir']}",
     )
+    updates = data["updates"]
+    table.add_row(
+        "updates",
+        "[green]ok[/green]"
+        if not (updates["security"] or updates["reboot_required"])
+        else "[yellow]due[/yellow]",
+        f"{updates['pending']} pending ({updates['security']} security)"
+        + (", reboot required" if updates["reboot_required"] else ""),
+    )
+    banned = data["bans"]
+    table.add_row(
+        "bans",
+        "[green]ok[/green]" if banned["running"] else "[yellow]off[/yellow]",
+        (", ".join(f"{ip} ({jail})" for jail, ips in banned["jails"].items() for ip in ips) or "none")
+        if banned["running"]
+        else "fail2ban is not running",
+    )
+    backups = data.get("backup") or {}
+    if backups.get("enabled"):
+        table.add_row("backup", mark(backups["ok"]), _backup_line(backups))
     console.print(f"[bold]{data['host']}[/bold] ({data['domain']})")
     console.print(table)
     if data["healthy"]:
@@ -288,6 +350,13 @@ def print_report(data: dict[str, Any], console: Console) -> None:
     console.print("[red]unhealthy:[/red]")
     for problem in data["problems"]:
         console.print(f"  - {problem}", markup=False)
+
+
+def _backup_line(backups: dict[str, Any]) -> str:
+    if backups.get("last_success") is None:
+        return "no successful backup yet"
+    age = backup.human_age(backups["age_seconds"])
+    return f"last success {backups['last_success']} ({age} ago), last run {backups['last_result']}"
 
 
 def _human_bytes(size: int) -> str:

@@ -15,6 +15,7 @@ import http.server
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -23,7 +24,7 @@ import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 BUCKET = "team-packages"
 AWS_TEST_ENV = {
@@ -153,10 +154,12 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def http_server(directory: Path) -> Iterator[tuple[str, list[str]]]:
+def http_server(
+    directory: Path, base: type[_QuietHandler] = _QuietHandler
+) -> Iterator[tuple[str, list[str]]]:
     """Serve `directory` on loopback with python's http.server; yields (base URL, paths requested so far)."""
     requested: list[str] = []
-    handler = type("Handler", (_QuietHandler,), {"requested": requested})
+    handler = type("Handler", (base,), {"requested": requested})
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(handler, directory=str(directory))
     )
@@ -227,3 +230,64 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+
+
+class _JsonIndexHandler(_QuietHandler):
+    """http.server with two settings every web server has: the directory's index file, a type by extension.
+
+    A directory with index.v1+json is answered with it, as application/vnd.pypi.simple.v1+json: the same as
+    nginx's `index index.v1+json index.html;` with `types { application/vnd.pypi.simple.v1+json v1+json; }`.
+    """
+
+    extensions_map: ClassVar[dict[str, str]] = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".v1+json": JSON_TYPE,
+    }
+
+    def translate_path(self, path: str) -> str:
+        translated = super().translate_path(path)
+        index = os.path.join(translated, "index.v1+json")
+        return index if path.split("?", 1)[0].endswith("/") and os.path.isfile(index) else translated
+
+
+@contextlib.contextmanager
+def json_index_server(directory: Path) -> Iterator[tuple[str, list[str]]]:
+    """Like http_server, serving each directory's index.v1+json (the JSON page) where there is one."""
+    with http_server(directory, _JsonIndexHandler) as served:
+        yield served
+
+
+def installer(
+    tool: str, index_url: str, venv: Path, *requirements: str, options: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """`pip install` or `uv pip install` into a fresh venv from `index_url` only, with OPTIONS, unchecked."""
+    shutil.rmtree(venv, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    if tool == "pip":
+        command = [sys.executable, "-m", "pip", "--python", python, "install", "--no-cache-dir"]
+    else:
+        from uv import find_uv_bin  # noqa: PLC0415 - test-only dependency
+
+        command = [find_uv_bin(), "pip", "install", "--python", python, "--no-cache"]
+    env = {k: v for k, v in clean_env().items() if not k.startswith("UV_")}
+    env["UV_NO_CONFIG"] = "1"
+    return subprocess.run(
+        [*command, "--index-url", index_url, *options, *requirements],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def installed_version(venv: Path, name: str) -> str:
+    script = "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))"
+    python = str(venv / "bin" / "python")
+    return subprocess.run(
+        [python, "-c", script, name], capture_output=True, text=True, check=True
+    ).stdout.strip()

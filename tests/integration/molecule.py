@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,14 +12,19 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("ARTIFACTS", REPO / "artifacts"))
 
 
-def run(scenario: str, action: str, env: dict[str, str], *args: str) -> tuple[int, str]:
+def log_path(scenario: str, action: str, platform: str = "") -> Path:
+    """artifacts/molecule-SCENARIO-ACTION[-PLATFORM].log (a PYHOST_TEST_IMAGE name made safe for a file)."""
+    suffix = "-" + re.sub(r"[^A-Za-z0-9._-]+", "_", platform) if platform else ""
+    return ARTIFACTS / f"molecule-{scenario}-{action}{suffix}.log"
+
+
+def run(scenario: str, action: str, env: dict[str, str], *args: str, platform: str = "") -> tuple[int, str]:
     """`molecule ACTION -s SCENARIO ARGS`; returns the exit code and the whole output.
 
-    Output goes to the terminal as it comes (the CI log shows the scenario's steps) and to
-    artifacts/molecule-SCENARIO-ACTION.log.
+    Output goes to the terminal as it comes (the CI log shows the scenario's steps) and to log_path().
     """
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = ARTIFACTS / f"molecule-{scenario}-{action}.log"
+    log = log_path(scenario, action, platform)
     molecule = Path(sys.executable).with_name("molecule")
     cmd = [str(molecule), action, "-s", scenario, *args]
     # molecule calls ansible-playbook and ansible-config by name: the venv's bin/ need not be on PATH.

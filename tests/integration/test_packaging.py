@@ -51,4 +51,22 @@ def test_wheel_installs_into_a_fresh_venv_and_finds_its_playbooks(tmp_path: Path
     site, roles = Path(located[0]), Path(located[1])
     assert site.is_file() and str(site).startswith(str(venv)), site
     assert (roles / "common/tasks/main.yml").is_file()
+    assert (roles / "pyhost/defaults/main.yml").is_file()  # the shared facts every role depends on
+    module = roles.parent / "plugins/modules/pyhost_files.py"  # a copy of the link's target, found by Ansible
+    assert not module.is_symlink() and "def main()" in module.read_text()
     assert "hosts: index_servers" in site.read_text()
+
+    # No sandbox extra here: `pyhost sandbox up` says in one line what to install, and makes nothing.
+    sandbox = subprocess.run(
+        [str(venv / "bin/pyhost"), "sandbox", "up", "-i", str(empty / "ws")],
+        cwd=empty,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert sandbox.returncode == 1
+    assert sandbox.stderr.splitlines() == [
+        "pyhost: error: the community.docker Ansible collection is missing: install pyhost[sandbox] "
+        "(pip install 'pyhost[sandbox]'), which brings the ansible package with it"
+    ]
+    assert not (empty / "ws").exists()

@@ -13,6 +13,7 @@ import re
 import ssl
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pyhost import users
+from pyhost import docker, users
 from pyhost.testbed import Testbed
 from pyhost.tutorial import Index, Tutorial
 from tests.integration import conftest_static as helpers
@@ -54,11 +55,49 @@ def pyhost(
     return proc
 
 
+# What an Ubuntu 20.04 host says about itself (Ansible reads a Debian host's version from /etc/debian_version,
+# so only another distribution's os-release changes what it sees).
+FOCAL_OS_RELEASE = 'NAME="Ubuntu"\nVERSION_ID="20.04"\nVERSION_CODENAME=focal\nID=ubuntu\nID_LIKE=debian\n'
+# Paths that running any playbook touches: Ansible's own files, the journal its modules log to.
+RUN_TRACES = ("/root/.ansible", "/tmp", "/var/log/journal")
+
+
+@dataclass
+class Refusal:
+    """`pyhost provision` on the fresh sandbox host disguised as Ubuntu 20.04."""
+
+    proc: subprocess.CompletedProcess[str]
+    seconds: float
+    changes_before: list[str]  # `docker diff` of the host container, before and after
+    changes_after: list[str]
+
+
 @dataclass
 class Sandbox:
     workspace: Path
     status: dict
+    refusal: Refusal
     tokens: dict[str, str] = field(default_factory=dict)  # read tokens, as add-user printed them
+
+
+def _container_changes(container: str) -> list[str]:
+    lines = docker.run(["diff", container]).splitlines()
+    return sorted(line for line in lines if not line.split(maxsplit=1)[-1].startswith(RUN_TRACES))
+
+
+def _provision_as_focal(workspace: Path, container: str) -> Refusal:
+    """Provision with /etc/os-release saying Ubuntu 20.04, then put the real one back."""
+    disguise = f"mv /etc/os-release /etc/os-release.real && printf '{FOCAL_OS_RELEASE}' > /etc/os-release"
+    docker.run(["exec", container, "sh", "-c", disguise])
+    try:
+        before = _container_changes(container)
+        started = time.monotonic()
+        proc = pyhost(workspace, "provision", "--host", "sandbox", check=False)
+        seconds = time.monotonic() - started
+        after = _container_changes(container)
+    finally:
+        docker.run(["exec", container, "mv", "/etc/os-release.real", "/etc/os-release"])
+    return Refusal(proc, seconds, before, after)
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +111,12 @@ def sandbox(
         with live():
             print("\n== pyhost sandbox up")
             pyhost(workspace, "sandbox", "up", stream=True)
+            status = json.loads(pyhost(workspace, "sandbox", "status", "--json").stdout)
+            print("== pyhost provision --host sandbox, disguised as Ubuntu 20.04 (refused)")
+            refusal = _provision_as_focal(workspace, status["container"])
             print("== pyhost provision --host sandbox")
             pyhost(workspace, "provision", "--host", "sandbox", stream=True)
-        status = json.loads(pyhost(workspace, "sandbox", "status", "--json").stdout)
-        yield Sandbox(workspace, status)
+        yield Sandbox(workspace, status, refusal)
     finally:
         pyhost(workspace, "sandbox", "down", check=False)
 
@@ -91,6 +132,18 @@ def _get(url: str, ca_file: str, user: str | None = None, password: str | None =
             return response.status
     except urllib.error.HTTPError as err:
         return err.code
+
+
+def test_an_unsupported_platform_is_refused_before_anything_changes(sandbox: Sandbox) -> None:
+    refusal = sandbox.refusal
+    assert refusal.proc.returncode != 0, refusal.proc.stdout
+    failed = [line for line in refusal.proc.stdout.splitlines() if line.startswith("failed ")]
+    assert failed == [
+        "failed sandbox | Check that the host runs a supported platform: Ubuntu 20.04 is not supported: "
+        "pyhost runs on Debian 12, Debian 13, Ubuntu 22.04 and Ubuntu 24.04."
+    ], refusal.proc.stdout
+    assert refusal.seconds < 60, f"the refusal took {refusal.seconds:.0f} s"
+    assert refusal.changes_after == refusal.changes_before
 
 
 def test_sandbox_status_names_a_reachable_https_endpoint(sandbox: Sandbox) -> None:

@@ -7,6 +7,8 @@ loopback. pip reads both over HTTP, from the URL that publish printed.
 from __future__ import annotations
 
 import contextlib
+import datetime
+import json
 import re
 import socket
 import subprocess
@@ -133,7 +135,8 @@ def test_concurrent_publishes_of_different_packages_all_end_up_listed(tmp_path: 
         root_page = fetch(index)
         project_pages = {name: fetch(f"{index}{name}/") for name in names}
     for name, wheel in zip(names, wheels, strict=True):
-        assert f'href="{name}/"' in root_page
+        # The bucket serves JSON pages, the directory HTML ones.
+        assert f'{{"name":"{name}"}}' in root_page if kind == "s3" else f'href="{name}/"' in root_page
         assert wheel.name in project_pages[name]
 
 
@@ -209,3 +212,104 @@ def test_the_main_cli_runs_the_static_group(tmp_path: Path) -> None:
         check=False,
     )
     assert_one_line_error(missing, "gone.whl: no such file")
+
+
+# ---------------------------------------------------------------- cooldowns (PEP 700) and yanks (PEP 592)
+
+
+def upload_times(page_url: str) -> list[datetime.datetime]:
+    request = urllib.request.Request(page_url, headers={"Accept": helpers.JSON_TYPE})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        page = json.load(response)
+    return [datetime.datetime.fromisoformat(f["upload-time"].replace("Z", "+00:00")) for f in page["files"]]
+
+
+def iso(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def check_cooldown(
+    tool: str, index_url: str, venv: Path, option: str, uploaded: list[datetime.datetime]
+) -> None:
+    """A cutoff after the uploads installs the newest release; one before them finds nothing."""
+    later = iso(max(uploaded) + datetime.timedelta(days=1))
+    done = helpers.installer(tool, index_url, venv, "pkg-a", options=(option, later))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert helpers.installed_version(venv, "pkg-a") == "2.0"
+    earlier = iso(min(uploaded) - datetime.timedelta(minutes=1))
+    refused = helpers.installer(tool, index_url, venv, "pkg-a", options=(option, earlier))
+    assert refused.returncode != 0, refused.stdout + refused.stderr
+    assert "upload-time metadata" not in refused.stderr and "missing an upload date" not in refused.stderr
+
+
+def check_yank(index_url: str, venv: Path, target: list[str]) -> None:
+    """pip and uv skip a yanked release unless it is pinned with ==; after unyank it is the newest again."""
+    yanked = helpers.run_cli("yank", "pkg-a", "2.0", "--reason", "broken <build>", *target)
+    assert yanked.returncode == 0, yanked.stderr
+    for tool in ("pip", "uv"):
+        done = helpers.installer(tool, index_url, venv, "pkg-a")
+        assert done.returncode == 0 and helpers.installed_version(venv, "pkg-a") == "1.0", tool + done.stderr
+        done = helpers.installer(tool, index_url, venv, "pkg-a==2.0")
+        assert done.returncode == 0 and helpers.installed_version(venv, "pkg-a") == "2.0", tool + done.stderr
+        if tool == "pip":  # PEP 592: installing a yanked release says why
+            assert "broken <build>" in done.stderr, done.stderr
+    assert helpers.run_cli("unyank", "pkg-a", "2.0", *target).returncode == 0
+    for tool in ("pip", "uv"):
+        done = helpers.installer(tool, index_url, venv, "pkg-a")
+        assert done.returncode == 0 and helpers.installed_version(venv, "pkg-a") == "2.0", tool + done.stderr
+    missing = helpers.run_cli("yank", "pkg-a", "3.0", *target)
+    assert_one_line_error(missing, "no files of pkg-a 3.0")
+
+
+def publish_two_releases(tmp_path: Path, target: list[str], *options: str) -> str:
+    dists = tmp_path / "dist"
+    dists.mkdir()
+    for version in ("1.0", "2.0"):
+        wheel = helpers.build_wheel(dists, "pkg-a", version, requires_python=">=3.8")
+        url = index_url_of(helpers.run_cli("publish", str(wheel), *target, *options))
+    return url
+
+
+def test_a_directory_served_as_plain_files_gives_uv_its_cooldown_and_pip_its_yanks(tmp_path: Path) -> None:
+    """Any web server: index.html is the HTML page, whose data-upload-time uv reads (pip reads only JSON)."""
+    root = tmp_path / "www"
+    venv = tmp_path / "venv"
+    with helpers.http_server(root.parent) as (base_url, _):
+        target = ["--target", root.as_uri()]
+        index_url = publish_two_releases(tmp_path, target, "--public-url", f"{base_url}/www")
+        uploaded = upload_times(f"file://{root}/simple/pkg-a/index.v1+json")
+        check_cooldown("uv", index_url, venv, "--exclude-newer", uploaded)
+        # pip's cooldown needs the JSON page, which a server must be told to send (README: two lines)...
+        plain = helpers.installer("pip", index_url, venv, "pkg-a", options=("--uploaded-prior-to", "P0D"))
+        assert plain.returncode != 0 and "does not provide upload-time metadata" in plain.stderr
+        check_yank(index_url, venv, target)
+    # ... and with them, pip's cooldown works from the same directory.
+    with helpers.json_index_server(root) as (base_url, requested):
+        check_cooldown("pip", f"{base_url}/simple/", venv, "--uploaded-prior-to", uploaded)
+        check_cooldown("uv", f"{base_url}/simple/", venv, "--exclude-newer", uploaded)
+    assert "/simple/pkg-a/" in requested
+
+
+def test_an_s3_bucket_serves_json_pages_for_pip_and_uv_cooldowns_and_yanks(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    with helpers.moto_s3() as endpoint:
+        target = ["--target", f"s3://{helpers.BUCKET}/{PREFIX}", "--endpoint-url", endpoint]
+        index_url = publish_two_releases(tmp_path, target)
+        uploaded = upload_times(f"{index_url}pkg-a/")
+        for tool, option in (("pip", "--uploaded-prior-to"), ("uv", "--exclude-newer")):
+            check_cooldown(tool, index_url, venv, option, uploaded)
+        check_yank(index_url, venv, target)
+        assert upload_times(f"{index_url}pkg-a/") == uploaded
+
+
+def test_publish_to_a_private_bucket_warns_with_the_policy_to_add(tmp_path: Path) -> None:
+    wheel = helpers.build_wheel(tmp_path, "pkg-a", "1.0")
+    with helpers.moto_s3(public_bucket=None) as endpoint:
+        helpers.s3_client(endpoint).create_bucket(Bucket="private-packages")
+        target = ["--target", "s3://private-packages/pypi", "--endpoint-url", endpoint]
+        result = helpers.run_cli("publish", str(wheel), *target)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, result.stderr
+    assert "refuses anonymous reads (403)" in warnings[0]
+    assert '"Resource": "arn:aws:s3:::private-packages/pypi/*"' in warnings[0]

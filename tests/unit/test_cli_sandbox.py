@@ -6,9 +6,10 @@ real sandbox.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib.abc
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,15 +66,25 @@ def test_up_refuses_a_directory_that_is_not_a_workspace_before_docker(
     assert not calls.exists()  # docker was never called
 
 
+class _NoAnsibleCollections(importlib.abc.MetaPathFinder):
+    """Python without the ansible package (pip install pyhost, no extra): no ansible_collections at all."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name.split(".", maxsplit=1)[0] == "ansible_collections":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+@pytest.fixture
+def without_ansible_collections(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [name for name in sys.modules if name.split(".")[0] == "ansible_collections"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [_NoAnsibleCollections(), *sys.meta_path])
+
+
+@pytest.mark.usefixtures("without_ansible_collections")
 def test_missing_docker_collection_says_what_to_install(
-    invoke: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    invoke: Callable[..., Result], tmp_path: Path
 ) -> None:
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util,
-        "find_spec",
-        lambda name, *a: None if name.startswith("ansible_collections") else real(name, *a),
-    )
     result = invoke("sandbox", "up", "-i", str(tmp_path / "ws"))
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
@@ -129,6 +140,7 @@ def test_sandbox_inventory_is_what_ansible_reads(tmp_path: Path) -> None:
     assert values["certbot_acme_server"] == "https://pebble:14000/dir"
     assert values["certbot_acme_ca_bundle"] == "/usr/local/share/pyhost/acme-ca.pem"
     assert values["pyhost_acme_email"] == "admin@pyhost.test"
+    assert values["pyhost_trusted_networks"] == ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
     assert values["pyenv_git_url"] == "file:///srv/pyhost-mirrors/pyenv.git"
     assert values["pyenv_git_ref"] == "f" * 40
     assert values["pyenv_python_build_mirror_url"] == "file:///srv/pyhost-mirrors/cpython"

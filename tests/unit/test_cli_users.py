@@ -22,7 +22,13 @@ def users_of(ws: Path) -> UsersFile:
     return UsersFile(ws / "group_vars" / "index_servers" / "users.yml")
 
 
-def add(invoke: Callable[..., Result], ws: Path, name: str, password: str = "pw", *extra: str) -> Result:  # noqa: S107
+def add(
+    invoke: Callable[..., Result],
+    ws: Path,
+    name: str,
+    password: str = "pw",  # noqa: S107 - a throwaway password for a test workspace
+    *extra: str,
+) -> Result:
     return invoke(
         "add-user", "--password-stdin", "--no-apply", *extra, "-i", str(ws), "--", name, input=f"{password}\n"
     )

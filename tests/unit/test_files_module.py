@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import grp
 import json
 import os
@@ -11,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from ansible.module_utils.testing import patch_module_args
 
-from pyhost import files_module
+from pyhost import content, files_module, runner
+from pyhost.workspace import Workspace
 
 ROLES = Path(__file__).resolve().parents[2] / "roles"
 OWNER = pwd.getpwuid(os.getuid()).pw_name
@@ -138,12 +141,20 @@ def test_a_directory_in_the_way_of_a_file_is_an_error(
     assert json.loads(capsys.readouterr().out)["msg"] == f"{tmp_path}: is a directory, not a file"
 
 
-def test_every_role_that_uses_the_module_links_this_file() -> None:
-    users = sorted(p.parents[1].name for p in ROLES.glob("*/tasks/*.yml") if "pyhost_files:" in p.read_text())
-    assert users, "no role uses pyhost_files"
-    for role in users:
-        library = ROLES / role / "library" / "pyhost_files.py"
-        assert library.is_symlink() and library.resolve() == Path(files_module.__file__).resolve(), role
+def test_ansible_finds_this_file_in_one_place() -> None:
+    """One module file, found through ANSIBLE_LIBRARY by pyhost, molecule and ansible-lint alike."""
+    assert any("pyhost_files:" in p.read_text() for p in ROLES.glob("*/tasks/*.yml")), "no role uses it"
+    assert not list(ROLES.glob("*/library")), "a role carries its own library again"
+    library = content.modules_dir()
+    assert (library / "pyhost_files.py").resolve() == Path(files_module.__file__).resolve()
+    assert str(library) in runner.envvars(Workspace(ROLES.parent / "inventory"))["ANSIBLE_LIBRARY"].split(":")
+    for scenario in ("default", "pyenv"):
+        molecule = yaml.safe_load((ROLES.parent / "molecule" / scenario / "molecule.yml").read_text())
+        env = molecule["provisioner"]["env"]
+        assert env["ANSIBLE_LIBRARY"] == "${MOLECULE_PROJECT_DIRECTORY}/plugins/modules", scenario
+    config = configparser.ConfigParser()
+    config.read(ROLES.parent / "ansible.cfg")
+    assert (ROLES.parent / config["defaults"]["library"]).resolve() == library.resolve()
 
 
 def test_a_file_without_content_must_exist_and_gets_its_attributes(

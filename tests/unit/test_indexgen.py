@@ -6,11 +6,14 @@ import ast
 import gzip
 import hashlib
 import html.parser
+import io
 import json
 import os
 import stat
 import subprocess
 import sys
+import tarfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -18,6 +21,7 @@ import pytest
 
 from pyhost import indexgen
 from tests.integration import conftest_static as helpers
+from tests.unit import hostile
 
 INDEXGEN = Path(indexgen.__file__)
 
@@ -135,6 +139,90 @@ def test_metadata_naming_another_project_is_rejected(tmp_path: Path) -> None:
     helpers.build_sdist(tmp_path, "pkg-z", "1.0").rename(path)
     with pytest.raises(indexgen.InvalidDistribution, match="names project 'pkg-z'"):
         indexgen.inspect_distribution(path)
+
+
+HOSTILE = {
+    "encrypted METADATA": (hostile.encrypted_metadata, "pkg_a-1.0-py3-none-any.whl", "RuntimeError"),
+    "compression method 97": (
+        hostile.unknown_compression,
+        "pkg_a-1.0-py3-none-any.whl",
+        "NotImplementedError",
+    ),
+    "invalid UTF-8 member name": (
+        hostile.invalid_utf8_name,
+        "pkg_a-1.0-py3-none-any.whl",
+        "UnicodeDecodeError",
+    ),
+    "15 MiB of headers": (hostile.header_bomb, "pkg_a-1.0-py3-none-any.whl", "larger than 1048576"),
+    "10,001 headers in 30 KB": (
+        lambda d, f: hostile.many_headers(d, f, 10_001),
+        "pkg_a-1.0-py3-none-any.whl",
+        "more than 10000 headers",
+    ),
+    "200,000 zip entries": (
+        lambda d, f: hostile.many_zip_members(d, f, 200_000),
+        "pkg_a-1.0-py3-none-any.whl",
+        "more than 50000 members",
+    ),
+    "200,000 tar members": (
+        lambda d, f: hostile.many_tar_members(d, f, 200_000),
+        "pkg_a-1.0.tar.gz",
+        "first 10000 members",
+    ),
+    "a 300 MiB tar member first": (
+        lambda d, f: hostile.large_tar_member(d, f, 300 * 2**20),
+        "pkg_a-1.0.tar.gz",
+        "ends past byte 268435456",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_hostile_archives_are_one_invalid_distribution_each(tmp_path: Path, case: str) -> None:
+    build, filename, reason = HOSTILE[case]
+    path = build(tmp_path, filename)
+    with pytest.raises(indexgen.InvalidDistribution, match=reason) as raised:
+        indexgen.inspect_distribution(path)
+    assert str(raised.value).startswith(filename)
+
+
+def test_a_zip_just_under_the_member_limit_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(indexgen, "MAX_ZIP_MEMBERS", 1003)
+    # 1,000 filler entries and the wheel's own METADATA (the filler shares one name, as zips allow).
+    path = hostile.many_zip_members(tmp_path, "pkg_a-1.0-py3-none-any.whl", 1000)
+    assert indexgen.inspect_distribution(path)[0].project == "pkg-a"
+    monkeypatch.setattr(indexgen, "MAX_ZIP_MEMBERS", 1000)
+    with pytest.raises(indexgen.InvalidDistribution, match="more than 1000 members"):
+        indexgen.inspect_distribution(path)
+
+
+def test_tar_reading_stops_at_the_decompressed_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A member whose long name makes a pax header: tarfile reads such a header whole, whatever its size.
+    monkeypatch.setattr(indexgen, "MAX_TAR_BYTES", 64 * 1024)
+    path = tmp_path / "pkg_a-1.0.tar.gz"
+    data = hostile.metadata("pkg-a", "1.0")
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as archive:
+        archive.addfile(tarfile.TarInfo("pkg_a-1.0/" + "x" * 100_000))
+        info = tarfile.TarInfo("pkg_a-1.0/PKG-INFO")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    with pytest.raises(indexgen.InvalidDistribution, match="more than 65536 bytes before its PKG-INFO"):
+        indexgen.inspect_distribution(path)
+    monkeypatch.setattr(indexgen, "MAX_TAR_BYTES", 256 * 1024)
+    assert indexgen.inspect_distribution(path)[0].project == "pkg-a"
+
+
+def test_a_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    # The review measured 18 s for each of these; the limits stop reading long before.
+    for build, filename in [
+        (lambda d, f: hostile.many_tar_members(d, f, 200_000), "pkg_a-1.0.tar.gz"),
+        (hostile.header_bomb, "pkg_b-1.0-py3-none-any.whl"),
+    ]:
+        path = build(tmp_path, filename)
+        started = time.monotonic()
+        with pytest.raises(indexgen.InvalidDistribution):
+            indexgen.inspect_distribution(path)
+        assert time.monotonic() - started < 2
 
 
 def sample(filename: str, **fields: object) -> indexgen.DistFile:
@@ -257,6 +345,95 @@ def test_generate_skips_unreadable_files_and_says_why(tmp_path: Path) -> None:
     assert list(Anchors((simple / "pkg-a" / "index.html").read_bytes()).links) == [good.name]
 
 
+def put_bad_files(packages: Path) -> set[str]:
+    """Files no upload could store, as an older version or a hand copy leaves them: each broke generate()."""
+    return {
+        hostile.encrypted_metadata(packages, "aaa_poison-1.0-py3-none-any.whl").name,
+        hostile.unknown_compression(packages, "pkg_a-3.0-py3-none-any.whl").name,
+        hostile.invalid_utf8_name(packages, "pkg_b-1.0-py3-none-any.whl").name,
+        # Its metadata file's name is too long for the file system (ENAMETOOLONG, an OSError).
+        helpers.build_wheel(packages, "long" + "g" * 230, "1.0").name,
+    }
+
+
+def test_bad_files_on_disk_are_skipped_and_every_other_page_is_written(tmp_path: Path) -> None:
+    packages, simple = tmp_path / "packages", tmp_path / "simple"
+    packages.mkdir()
+    bad = put_bad_files(packages)
+    good_a = helpers.build_wheel(packages, "pkg-a", "1.0")
+    good_z = helpers.build_wheel(packages, "zzz", "1.0")
+    result = indexgen.generate(packages, simple)
+    assert set(result.skipped) == bad
+    assert list(Anchors((simple / "pkg-a" / "index.html").read_bytes()).links) == [good_a.name]
+    assert list(Anchors((simple / "zzz" / "index.html").read_bytes()).links) == [good_z.name]
+    assert set(Anchors((simple / "index.html").read_bytes()).links) == {"pkg-a", "zzz"}
+    assert set(indexgen.read_skipped(simple)) == bad
+
+
+def test_main_exits_0_with_bad_files_and_reports_each_on_stderr(tmp_path: Path) -> None:
+    packages, simple = tmp_path / "packages", tmp_path / "simple"
+    packages.mkdir()
+    bad = put_bad_files(packages)
+    helpers.build_wheel(packages, "pkg-a", "1.0")
+    run = subprocess.run(
+        [sys.executable, "-I", str(INDEXGEN), "--packages-dir", str(packages), "--output", str(simple)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    reported = {
+        line.split()[2].rstrip(":")
+        for line in run.stderr.splitlines()
+        if line.startswith("indexgen: skipped")
+    }
+    assert reported == bad
+    assert (simple / "pkg-a" / "index.html").is_file()
+
+
+def test_the_skipped_record_keeps_files_of_projects_not_regenerated(tmp_path: Path) -> None:
+    packages, simple = tmp_path / "packages", tmp_path / "simple"
+    packages.mkdir()
+    poison = hostile.encrypted_metadata(packages, "pkg_a-2.0-py3-none-any.whl")
+    helpers.build_wheel(packages, "pkg-a", "1.0")
+    helpers.build_wheel(packages, "pkg-b", "1.0")
+    indexgen.generate(packages, simple)
+    assert set(indexgen.read_skipped(simple)) == {poison.name}
+    indexgen.generate(packages, simple, ["pkg-b"])
+    assert set(indexgen.read_skipped(simple)) == {poison.name}
+    poison.unlink()
+    indexgen.generate(packages, simple, ["pkg-b"])
+    assert indexgen.read_skipped(simple) == {}
+    assert (simple / indexgen.SKIPPED_FILE).name.startswith(".")
+
+
+def test_project_names_that_are_not_names_are_refused(tmp_path: Path) -> None:
+    packages, simple = tmp_path / "packages", tmp_path / "simple"
+    packages.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "index.html").write_text("not ours")
+    for name in (str(outside), "../outside", "a/b", ""):
+        with pytest.raises(ValueError, match="not a valid project name"):
+            indexgen.generate(packages, simple, [name])
+        assert (
+            indexgen.main(["--packages-dir", str(packages), "--output", str(simple), "--project", name]) == 2
+        )
+    assert (outside / "index.html").read_text() == "not ours"
+
+
+def test_write_atomic_takes_the_umask_and_any_name_the_file_system_takes(tmp_path: Path) -> None:
+    old = os.umask(0o007)
+    try:
+        long_name = tmp_path / ("p" * 250)
+        indexgen.write_atomic(long_name, b"data")
+    finally:
+        os.umask(old)
+    assert long_name.read_bytes() == b"data"
+    assert stat.S_IMODE(long_name.stat().st_mode) == 0o660
+    assert os.listdir(tmp_path) == [long_name.name]
+
+
 def test_generate_trusts_its_previous_page_only_while_the_file_is_unchanged(tmp_path: Path) -> None:
     packages, simple = tmp_path / "packages", tmp_path / "simple"
     packages.mkdir()
@@ -282,7 +459,7 @@ def test_generated_files_are_world_readable_and_no_temporary_file_is_left(tmp_pa
     helpers.build_wheel(packages, "pkg-a", "1.0")
     indexgen.generate(packages, simple)
     written = [p for p in [*packages.rglob("*"), *simple.rglob("*")] if p.is_file()]
-    assert not [p for p in written if p.name.endswith(".tmp")]
+    assert not [p for p in written if p.name.startswith(".tmp-")]
     for path in written:
         if path.name != indexgen.LOCK_FILE:
             assert path.stat().st_mode & stat.S_IROTH, path
@@ -320,6 +497,8 @@ def test_runs_as_a_standalone_script_without_site_packages(tmp_path: Path) -> No
     helpers.build_sdist(packages, "pkg-b", "1.0")
     script = tmp_path / "indexgen.py"
     script.write_bytes(INDEXGEN.read_bytes())
+    # As on the server: the pages for people come from the file next to it.
+    (tmp_path / "pyhost_browse.py").write_bytes(INDEXGEN.with_name("browse.py").read_bytes())
     command = [
         sys.executable,
         "-S",
@@ -334,6 +513,11 @@ def test_runs_as_a_standalone_script_without_site_packages(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     assert "wrote pages for 2 project(s)" in result.stdout
     assert set(Anchors((simple / "index.html").read_bytes()).links) == {"pkg-a", "pkg-b"}
+    front = Anchors((simple / ".browse" / "projects.html").read_bytes()).links
+    assert {name: front[name]["href"] for name in ("pkg-a", "pkg-b")} == {
+        "pkg-a": "project/pkg-a/",
+        "pkg-b": "project/pkg-b/",
+    }
 
     missing = subprocess.run(
         [sys.executable, "-S", "-I", str(script), "--packages-dir", str(tmp_path / "nope"), "--output", "x"],
@@ -389,7 +573,7 @@ def test_metadata_can_live_in_a_directory_of_its_own(tmp_path: Path) -> None:
     packages.mkdir()
     wheel = helpers.build_wheel(packages, "pkg-a", "1.0")
     indexgen.generate(packages, simple, metadata_dir=metadata)
-    assert [p.name for p in packages.iterdir()] == [wheel.name]
+    assert sorted(p.name for p in packages.iterdir()) == [indexgen.RECORDS_DIR, wheel.name]
     stored = metadata / (wheel.name + ".metadata")
     link = Anchors((simple / "pkg-a" / "index.html").read_bytes()).links[wheel.name]
     assert link["data-core-metadata"] == f"sha256={hashlib.sha256(stored.read_bytes()).hexdigest()}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.server
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from pyhost.errors import PyhostError
 from pyhost.static import FileTarget, S3Target
 from pyhost.static_cli import static as static_group
 from tests.integration import conftest_static as helpers
+from tests.unit.test_browse import XSS_MARKDOWN, wheel_with_metadata
 
 BUCKET = "unit-bucket"
 
@@ -64,7 +66,14 @@ def s3_keys(client: Any) -> list[str]:
 
 
 def linked(page: bytes) -> set[str]:
-    """Text of every link on a page: file names on a project page, project names on the root."""
+    """What a page lists, HTML or JSON: file names on a project page, project names on the root."""
+    if page.startswith(b"{"):
+        data = json.loads(page)
+        return (
+            {entry["filename"] for entry in data["files"]}
+            if "files" in data
+            else {entry["name"] for entry in data["projects"]}
+        )
     return set(re.findall(r">([^<>]+)</a>", page.decode()))
 
 
@@ -295,34 +304,62 @@ def test_file_publishes_racing_for_the_pages_keep_both_packages(
 # ---------------------------------------------------------------- s3:// target
 
 
-def test_s3_publish_writes_files_metadata_and_pages_under_both_keys(
+def test_s3_publish_writes_files_metadata_records_and_json_pages_under_every_key(
     s3: Any, dists: Callable[..., Any]
 ) -> None:
     wheel = dists("pkg-a", "1.0", requires_python=">=3.8")
+    before = indexgen.now()
     report = s3_target().publish(wheel + dists("pkg-a", "1.0", sdist=True))
+    after = indexgen.now()
     assert report.uploaded == ["pkg_a-1.0-py3-none-any.whl", "pkg_a-1.0.tar.gz"]
     assert sorted(s3_keys(s3)) == [
+        # The pages for people.
+        "team/pypi/",
+        "team/pypi/index.html",
+        # The index, and the records of upload times and yanks.
+        "team/pypi/packages/.pyhost-records/pkg_a-1.0-py3-none-any.whl.json",
+        "team/pypi/packages/.pyhost-records/pkg_a-1.0.tar.gz.json",
         "team/pypi/packages/pkg_a-1.0-py3-none-any.whl",
         "team/pypi/packages/pkg_a-1.0-py3-none-any.whl.metadata",
         "team/pypi/packages/pkg_a-1.0.tar.gz",
+        "team/pypi/project/pkg-a/",
+        "team/pypi/project/pkg-a/index.html",
         "team/pypi/simple/",
+        "team/pypi/simple/.browse/summaries.json",
         "team/pypi/simple/index.html",
         "team/pypi/simple/index.v1+json",
         "team/pypi/simple/pkg-a/",
         "team/pypi/simple/pkg-a/index.html",
         "team/pypi/simple/pkg-a/index.v1+json",
+        "team/pypi/static/filter.js",
+        "team/pypi/static/style.css",
     ]
-    page = s3_body(s3, "simple/pkg-a/index.html")
-    assert page == s3_body(s3, "simple/pkg-a/")
-    assert s3_body(s3, "simple/index.html") == s3_body(s3, "simple/")
-    head = s3.head_object(Bucket=BUCKET, Key="team/pypi/simple/pkg-a/")
-    assert head["ContentType"] == "text/html; charset=utf-8"
+    # A bucket cannot negotiate on Accept: every key holds the JSON page, the form with upload times.
+    page = s3_body(s3, "simple/pkg-a/index.v1+json")
+    assert page == s3_body(s3, "simple/pkg-a/") == s3_body(s3, "simple/pkg-a/index.html")
+    assert s3_body(s3, "simple/index.html") == s3_body(s3, "simple/") == s3_body(s3, "simple/index.v1+json")
+    for key in ("simple/pkg-a/", "simple/pkg-a/index.html", "simple/"):
+        head = s3.head_object(Bucket=BUCKET, Key=f"team/pypi/{key}")
+        assert head["ContentType"] == "application/vnd.pypi.simple.v1+json", key
+    # The pages for people stay HTML.
+    for key in ("", "index.html", "project/pkg-a/", "project/pkg-a/index.html"):
+        head = s3.head_object(Bucket=BUCKET, Key=f"team/pypi/{key}")
+        assert head["ContentType"] == "text/html; charset=utf-8", key
+        assert s3_body(s3, key).startswith(b"<!DOCTYPE html>"), key
     metadata = s3_body(s3, "packages/pkg_a-1.0-py3-none-any.whl.metadata")
     assert metadata == wheel[0].metadata
-    assert f'data-core-metadata="sha256={hashlib.sha256(metadata).hexdigest()}"'.encode() in page
-    assert b'data-requires-python="&gt;=3.8"' in page
-    files = json.loads(s3_body(s3, "simple/pkg-a/index.v1+json"))["files"]
-    assert files[0]["hashes"]["sha256"] == wheel[0].info.sha256
+    wheel_entry, sdist_entry = json.loads(page)["files"]
+    assert wheel_entry["core-metadata"] == {"sha256": hashlib.sha256(metadata).hexdigest()}
+    assert wheel_entry["requires-python"] == ">=3.8"
+    assert wheel_entry["hashes"]["sha256"] == wheel[0].info.sha256
+    # The time of this publish, the same for both files, and what the records say.
+    assert before <= wheel_entry["upload-time"] == sdist_entry["upload-time"] <= after
+    record = json.loads(s3_body(s3, "packages/.pyhost-records/pkg_a-1.0-py3-none-any.whl.json"))
+    assert record == {
+        "sha256": wheel[0].info.sha256,
+        "upload-time": wheel_entry["upload-time"],
+        "yanked": False,
+    }
 
 
 def test_s3_publish_merges_instead_of_overwriting(s3: Any, dists: Callable[..., Any]) -> None:
@@ -385,8 +422,8 @@ def test_s3_replaces_metadata_left_by_an_earlier_failed_upload(s3: Any, dists: C
     s3_target().publish(wheel)
     metadata = s3_body(s3, "packages/pkg_a-1.0-py3-none-any.whl.metadata")
     assert metadata == wheel[0].metadata
-    page = s3_body(s3, "simple/pkg-a/index.html")
-    assert f"sha256={hashlib.sha256(metadata).hexdigest()}".encode() in page
+    entry = json.loads(s3_body(s3, "simple/pkg-a/"))["files"][0]
+    assert entry["core-metadata"] == {"sha256": hashlib.sha256(metadata).hexdigest()}
 
 
 def unconditional_put(self: S3Target, key: str, body: Any, etag: str | None, **extra: Any) -> bool:
@@ -473,6 +510,7 @@ def test_cli_publish_and_list_print_what_happened(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "uploaded   pkg_a-1.0-py3-none-any.whl" in result.output
     assert "index URL: http://x/simple/" in result.output
+    assert "pages for people: http://x/\n" in result.output
     listing = runner.invoke(static_group, ["list", "--target", target])
     assert listing.output.splitlines() == [
         "pkg-a",
@@ -515,3 +553,207 @@ def test_unreachable_host_is_one_line(
     errors = [line for line in result.stderr.splitlines() if line.startswith("pyhost: error:")]
     assert len(errors) == 1
     assert errors[0].startswith("pyhost: error: host theviji (127.0.0.1) is unreachable: ")
+
+
+def test_s3_pages_for_people_list_every_project_from_one_summary_object(
+    s3: Any, tmp_path: Path, dists: Callable[..., Any]
+) -> None:
+    folder = tmp_path / "described"
+    folder.mkdir()
+    described = wheel_with_metadata(
+        folder,
+        "pkg-a",
+        "1.0",
+        "Summary: the A package\nDescription-Content-Type: text/markdown",
+        XSS_MARKDOWN,
+    )
+    target = s3_target()
+    target.publish(static.load_distributions([described]))
+    target.publish(dists("pkg-b", "2.0"))
+    # An older release: the description still comes from 1.0, read back from its .metadata in the bucket.
+    target.publish(dists("pkg-a", "0.9"))
+
+    front = s3_body(s3, "index.html").decode()
+    assert front == s3_body(s3, "").decode()
+    assert re.findall(r'href="(project/[^"]+)"', front) == ["project/pkg-a/", "project/pkg-b/"]
+    assert "the A package" in front and "test package pkg-b" in front
+    page = s3_body(s3, "project/pkg-a/index.html").decode()
+    assert page == s3_body(s3, "project/pkg-a/").decode()
+    assert f"pip install --index-url {target.index_url()} pkg-a" in page
+    assert re.findall(r'id="v(\d[^"]*)"', page) == ["1.0", "0.9"]
+    assert "<h1" in page and "Hostile" in page and "<script>document" not in page
+    assert 'href="../../packages/pkg_a-0.9-py3-none-any.whl"' in page
+    assert re.search(r'<time datetime="\d{4}-\d\d-\d\dT', page)
+    head = s3.head_object(Bucket=BUCKET, Key="team/pypi/static/filter.js")
+    assert head["ContentType"] == "text/javascript"
+
+
+# ---------------------------------------------------------------- upload times, yanks, access, settings
+
+
+def test_file_publish_records_its_own_time_for_new_files_only(
+    tmp_path: Path, dists: Callable[..., Any]
+) -> None:
+    root = tmp_path / "www"
+    first = dists("pkg-a", "1.0")
+    os.utime(first[0].path, (1_600_000_000, 1_600_000_000))  # the build's mtime is not the publish's
+    before = indexgen.now()
+    FileTarget(root).publish(first)
+    stamp = json.loads((root / "simple/pkg-a/index.v1+json").read_bytes())["files"][0]["upload-time"]
+    assert before <= stamp <= indexgen.now()
+    FileTarget(root).publish(first + dists("pkg-a", "2.0"))  # the same file again keeps its time
+    files = json.loads((root / "simple/pkg-a/index.v1+json").read_bytes())["files"]
+    assert files[0]["upload-time"] == stamp and files[1]["upload-time"] > stamp
+    link = (root / "simple/pkg-a/index.html").read_text()
+    assert f'data-upload-time="{stamp}"' in link
+
+
+def test_file_yank_and_unyank(tmp_path: Path, dists: Callable[..., Any]) -> None:
+    root = tmp_path / "www"
+    public = "https://pypi.acme.test"
+    FileTarget(root, public_url=public).publish(dists("pkg-a", "1.0") + dists("pkg-a", "2.0"))
+    runner = CliRunner()
+    target = ["--target", root.as_uri(), "--public-url", public]
+    done = runner.invoke(static_group, ["yank", "pkg_a", "2.0", "--reason", 'use "1.0" <now>', *target])
+    assert done.exit_code == 0, done.output
+    assert done.output == 'yanked     pkg_a-2.0-py3-none-any.whl (use "1.0" <now>)\n'
+    files = json.loads((root / "simple/pkg-a/index.v1+json").read_bytes())["files"]
+    assert [f["yanked"] for f in files] == [False, 'use "1.0" <now>']
+    assert 'data-yanked="use &quot;1.0&quot; &lt;now&gt;"' in (root / "simple/pkg-a/index.html").read_text()
+    # The page for people at the target's root shows the yank, and keeps the public URL.
+    page = (root / "project/pkg-a/index.html").read_text()
+    release = page[page.index('id="v2.0"') : page.index('id="v1.0"')]
+    assert "yanked: use &quot;1.0&quot; &lt;now&gt;" in release
+    assert f"pip install --index-url {public}/simple/ pkg-a" in page
+    done = runner.invoke(static_group, ["unyank", "pkg-a", "2.0", *target])
+    assert done.output == "unyanked   pkg_a-2.0-py3-none-any.whl\n"
+    files = json.loads((root / "simple/pkg-a/index.v1+json").read_bytes())["files"]
+    assert [f["yanked"] for f in files] == [False, False]
+    assert 'class="yanked-label"' not in (root / "project/pkg-a/index.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["yank", "pkg-a", "3.0"], r"^no files of pkg-a 3\.0 in file://\S+: it has 1\.0, 2\.0$"),
+        (["yank", "pkg-b", "1.0"], r"^no files of pkg-b 1\.0 in file://\S+: it has no such project$"),
+        (["unyank", "pkg-a", "v-one"], "is not a valid PEP 440 version"),
+        (["yank", "pkg-a", "1.0", "--reason", "x" * 1001], "at most 1000 characters"),
+    ],
+)
+def test_yank_errors_are_one_line_and_change_nothing(
+    tmp_path: Path, dists: Callable[..., Any], args: list[str], message: str
+) -> None:
+    root = tmp_path / "www"
+    FileTarget(root).publish(dists("pkg-a", "1.0") + dists("pkg-a", "2.0"))
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    result = CliRunner().invoke(static_group, [*args, "--target", root.as_uri()])
+    assert isinstance(result.exception, PyhostError), result.output
+    assert re.search(message, str(result.exception))
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+
+
+def test_s3_yank_keeps_upload_times_and_survives_a_publish(s3: Any, dists: Callable[..., Any]) -> None:
+    s3_target().publish(dists("pkg-a", "1.0"))
+    stamp = json.loads(s3_body(s3, "simple/pkg-a/"))["files"][0]["upload-time"]
+    assert s3_target().set_yanked("PKG-A", "1.0.0", "bad <build>") == ["pkg_a-1.0-py3-none-any.whl"]
+    s3_target().publish(dists("pkg-a", "1.0") + dists("pkg-a", "2.0"))  # republished: still yanked
+    files = json.loads(s3_body(s3, "simple/pkg-a/"))["files"]
+    assert [(f["yanked"], f["upload-time"] == stamp) for f in files] == [
+        ("bad <build>", True),
+        (False, False),
+    ]
+    record = json.loads(s3_body(s3, "packages/.pyhost-records/pkg_a-1.0-py3-none-any.whl.json"))
+    assert record["yanked"] == "bad <build>" and record["upload-time"] == stamp
+    # The page for people shows the yank and the recorded upload time.
+    page = s3_body(s3, "project/pkg-a/").decode()
+    old_release = page[page.index('id="v1.0"') :]
+    assert "yanked: bad &lt;build&gt;" in old_release and f'<time datetime="{stamp}">' in old_release
+    s3_target().set_yanked("pkg-a", "1.0", False)
+    assert [f["yanked"] for f in json.loads(s3_body(s3, "simple/pkg-a/index.html"))["files"]] == [
+        False,
+        False,
+    ]
+    assert 'class="yanked-label"' not in s3_body(s3, "project/pkg-a/").decode()
+    with pytest.raises(
+        PyhostError, match=r"no files of pkg-a 3\.0 in s3://unit-bucket/team/pypi: it has 1\.0"
+    ):
+        s3_target().set_yanked("pkg-a", "3.0", True)
+
+
+def test_s3_files_put_by_other_tools_get_their_last_modified_once(
+    s3: Any, tmp_path: Path, dists: Any
+) -> None:
+    foreign = helpers.build_wheel(tmp_path, "pkg-a", "0.9")
+    s3.put_object(Bucket=BUCKET, Key=f"team/pypi/packages/{foreign.name}", Body=foreign.read_bytes())
+    modified = s3.head_object(Bucket=BUCKET, Key=f"team/pypi/packages/{foreign.name}")["LastModified"]
+    s3_target().publish(dists("pkg-a", "1.0"))
+    files = {f["filename"]: f for f in json.loads(s3_body(s3, "simple/pkg-a/"))["files"]}
+    assert files[foreign.name]["upload-time"] == indexgen.format_time(modified)
+    s3.copy_object(  # touched later (LastModified moves): the recorded time stays
+        Bucket=BUCKET,
+        Key=f"team/pypi/packages/{foreign.name}",
+        CopySource={"Bucket": BUCKET, "Key": f"team/pypi/packages/{foreign.name}"},
+        MetadataDirective="REPLACE",
+    )
+    s3.delete_object(Bucket=BUCKET, Key="team/pypi/simple/pkg-a/index.v1+json")
+    s3_target().publish(dists("pkg-a", "2.0"))
+    files = {f["filename"]: f for f in json.loads(s3_body(s3, "simple/pkg-a/"))["files"]}
+    assert files[foreign.name]["upload-time"] == indexgen.format_time(modified)
+
+
+@contextlib.contextmanager
+def answering(status: int) -> Iterator[str]:
+    """An HTTP server on loopback that answers every GET with `status`; yields its base URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_s3_access_warning_names_the_policy_to_add_only_on_403() -> None:
+    with answering(403) as url:
+        warning = S3Target(BUCKET, "team/pypi", public_url=url).access_warning(["pkg-a"])
+    assert warning is not None and "\n" not in warning
+    assert warning.startswith(f"warning: {url}/simple/pkg-a/ refuses anonymous reads (403)")
+    statement = json.loads(warning[warning.index("{") :])
+    assert statement == {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{BUCKET}/team/pypi/*",
+    }
+    with answering(200) as url:
+        assert S3Target(BUCKET, "team/pypi", public_url=url).access_warning(["pkg-a"]) is None
+    with answering(404) as url:
+        assert S3Target(BUCKET, "team/pypi", public_url=url).access_warning(["pkg-a"]) is None
+
+
+def test_publish_prints_settings_that_pin_the_projects_to_this_index(tmp_path: Path) -> None:
+    wheels = [helpers.build_wheel(tmp_path, name, "1.0") for name in ("pkg-a", "pkg-b")]
+    target = (tmp_path / "www").as_uri()
+    result = CliRunner().invoke(
+        static_group, ["publish", *map(str, wheels), "--target", target, "--public-url", "http://x"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    hints = lines[lines.index("index URL: http://x/simple/") + 1 :]
+    assert "    explicit = true" in hints
+    assert '    pkg-a = { index = "private" }' in hints and '    pkg-b = { index = "private" }' in hints
+    assert "    poetry source add --priority=explicit private http://x/simple/" in hints
+    assert "  pip: pip install --index-url http://x/simple/ pkg-a pkg-b" in hints
+    assert not [line for line in hints if line.lstrip().startswith("pip install --extra-index-url")]
+    assert any("--extra-index-url" in line and "PyPI wins" in line for line in hints)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from pyhost import docker, images, mirrors
+from pyhost.testbed import Testbed
 
 
 def _fake_docker(bindir: Path, *, answers: bool) -> None:
@@ -82,3 +86,28 @@ def test_no_debian_source(tmp_path: Path) -> None:
         },
     )
     assert "no Debian source available" in _one_error_line(proc)
+
+
+# ${NAME} in molecule.yml files, lookup('ansible.builtin.env', 'NAME') in their playbooks and variables.
+MOLECULE_READS = re.compile(r"\$\{(PYHOST_[A-Z_]+)\}|'ansible\.builtin\.env', '(PYHOST_[A-Z_]+)'")
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_environment_is_what_molecule_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cached: bool
+) -> None:
+    """Every variable the scenarios read is given, and nothing else: `--env` suffices for molecule by hand."""
+    monkeypatch.setattr(docker, "image_exists", lambda tag: cached and tag == "python:tag")
+    offline = mirrors.Mirrors(
+        root=tmp_path, pyenv_git=tmp_path / "pyenv.git", pyenv_ref="abc", cpython=tmp_path
+    )
+    bed = Testbed(images.platform(), "host:tag", "pebble:tag", "python:tag", offline, ["3.13.5"])
+    env = bed.environment()
+    molecule = Path(__file__).resolve().parents[2] / "molecule"
+    read = {
+        dollar or lookup
+        for path in molecule.rglob("*.yml")
+        for dollar, lookup in MOLECULE_READS.findall(path.read_text())
+    }
+    assert set(env) == read
+    assert env["PYHOST_HOST_IMAGE"] == ("python:tag" if cached else "host:tag")

@@ -168,3 +168,26 @@ def test_token_from_output_reads_the_announced_token() -> None:
     output = f"Added reader bob in users.yml\n{users.TOKEN_ANNOUNCEMENT}abc-DEF_123\nApplied to sandbox.\n"
     assert users.token_from_output(output) == "abc-DEF_123"
     assert users.token_from_output("Added reader bob\n") is None
+
+
+ROLE_VARS = Path(__file__).resolve().parents[2] / "roles/pypiserver/vars/main.yml"
+
+
+def test_the_cli_checks_users_by_the_rules_the_server_checks() -> None:
+    """A users file pyhost accepts is one the pypiserver role accepts: the same expressions, both places."""
+    role = yaml.safe_load(ROLE_VARS.read_text())
+    assert users.NAME_RE.pattern == role["__pypiserver_name_regex"]
+    assert users.HASH_RE.pattern == role["__pypiserver_hash_regex"]
+    assert users.TOKEN_HASH_RE.pattern == role["__pypiserver_token_hash_regex"]
+
+
+@pytest.mark.parametrize(("cost", "accepted"), [("03", False), ("04", True), ("31", True), ("32", False)])
+def test_bcrypt_costs_outside_4_to_31_are_refused(tmp_path: Path, cost: str, accepted: bool) -> None:
+    hashed = f"$2b${cost}$" + "a" * 53
+    path = tmp_path / "users.yml"
+    path.write_text(yaml.safe_dump({"pyhost_users": [{"name": "bob", "hash": hashed, "role": "reader"}]}))
+    if accepted:
+        assert [user.name for user in users.UsersFile(path).load()] == ["bob"]
+    else:
+        with pytest.raises(PyhostError, match="pyhost passwd bob"):
+            users.UsersFile(path).load()

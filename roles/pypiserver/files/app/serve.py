@@ -7,15 +7,21 @@ body nor set the number of threads. This entry point takes pypiserver's own `run
 - waitress settings: threads, the largest request body (uploads), the reverse proxy trusted on loopback;
 - a publishers' password file that is loaded again, safely across threads, whenever pyhost replaces it,
   so adding or removing a user needs no restart;
-- atomic uploads: written to a hidden temporary file and linked into place, so an existing release is
-  never overwritten (unless --overwrite), not even by two concurrent uploads of the same file, and a
-  half-written file is never served;
+- uploads checked in full before they are stored (pyhost_distcheck.py, next to this file): only wheels and
+  sdists whose name, archive and core metadata agree, read within fixed bounds; anything else gets 400 with
+  the reason, and nothing is stored;
+- immutable releases: a file is refused (409; 400 for twine) when its name, or another spelling of the same
+  file of the same release (case, `-`/`_`, `1.0`/`1.0.0`, a build tag, a second sdist), is stored (unless
+  --overwrite, and then only under the same name);
+- atomic uploads: written to a hidden temporary directory and linked into place, so that a half-written file
+  is never served and two concurrent uploads cannot both store the same release;
 - deletion of releases refused unless --allow-delete is given, and found by the project's normalized name;
 - static index pages: after every upload, and before and after every deletion, the pages of the affected
   projects are regenerated (pyhost_indexgen.py, next to this file) before the response goes out, so nginx
   serves reads from files and a page never lists a file that is not there;
 - one access log line per request with its real status (pypiserver's own request and response lines
-  are dropped: they report "200 OK" for every error).
+  are dropped: they report "200 OK" for every error), and control characters escaped in every log line, so
+  that a path or a file name cannot forge one.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ USAGE = (
     "[--pages-dir DIR [--metadata-dir DIR] [--gzip-pages]] -- PYPI_SERVER_RUN_OPTIONS"
 )
 INDEXGEN = Path(__file__).with_name("pyhost_indexgen.py")
+DISTCHECK = Path(__file__).with_name("pyhost_distcheck.py")
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 
@@ -83,9 +90,10 @@ class PasswordFile:
         return bool(current is not None and current.check_password(user, password))
 
 
-def load_indexgen(path: Path = INDEXGEN) -> ModuleType:
-    """pyhost's page generator, from the file next to this one (-I keeps this directory off sys.path)."""
-    spec = importlib.util.spec_from_file_location("pyhost_indexgen", path)
+def load_module(path: Path) -> ModuleType:
+    """pyhost's page generator or upload checks, from the file next to this one (-I keeps this directory off
+    sys.path), named after the file."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
@@ -135,22 +143,26 @@ class StaticPages:
         listing = self._listing()
         changed = (listing ^ self._known) | set(touched) | set(exclude)
         projects = self._projects(changed)
-        if projects:
-            started = time.monotonic()
-            result = self._indexgen.generate(
-                self._packages_dir,
-                self._pages_dir,
-                sorted(projects),
-                metadata_dir=self._metadata_dir,
-                exclude=exclude,
-                refresh=touched,
-                gzip_pages=self._gzip_pages,
-            )
-            for name in sorted(set(result.skipped) & changed):
-                log.warning("not listed in the index pages: %s", result.skipped[name])
-            took = time.monotonic() - started
-            log.info("regenerated the pages of %s in %.3f s", ", ".join(sorted(projects)), took)
-        self._known = listing - frozenset(exclude)
+        try:
+            if projects:
+                started = time.monotonic()
+                result = self._indexgen.generate(
+                    self._packages_dir,
+                    self._pages_dir,
+                    sorted(projects),
+                    metadata_dir=self._metadata_dir,
+                    exclude=exclude,
+                    refresh=touched,
+                    gzip_pages=self._gzip_pages,
+                )
+                for name in sorted(set(result.skipped) & changed):
+                    log.warning("not listed in the index pages: %s", result.skipped[name])
+                took = time.monotonic() - started
+                log.info("regenerated the pages of %s in %.3f s", ", ".join(sorted(projects)), took)
+        finally:
+            # Even after a failure: what failed is not tried again with every later change, so one file can
+            # never fail all later uploads (it is read again at the next start, or its project's next change).
+            self._known = listing - frozenset(exclude)
 
     def changed(self, touched: t.Collection[str] = ()) -> None:
         """Regenerate after a change; `touched` names files to read again even if their name was known."""
@@ -167,14 +179,18 @@ class StaticPages:
                 self._regenerate()
 
 
-def already_exists(filename: str) -> HTTPError:
-    # pypiserver's own answer: twine expects 400 (as pypi.org sends it), other clients get 409.
+def conflict(message: str) -> HTTPError:
+    # pypiserver's own answer to an existing file: twine expects 400 (as pypi.org sends it), others get 409.
     status = 400 if "twine" in request.headers.get("User-Agent", "") else 409
-    return HTTPError(status, f"Package {filename!r} already exists: releases on this index are immutable.")
+    return HTTPError(status, f"{message}: releases on this index are immutable.")
+
+
+def already_exists(filename: str) -> HTTPError:
+    return conflict(f"Package {filename!r} already exists")
 
 
 class GuardedBackend:
-    """pypiserver's backend, with atomic, non-overwriting uploads and deletion only when allowed."""
+    """pypiserver's backend, with checked, atomic, non-overwriting uploads and deletion only when allowed."""
 
     def __init__(
         self,
@@ -183,48 +199,92 @@ class GuardedBackend:
         overwrite: bool,
         allow_delete: bool,
         pages: StaticPages | None = None,
+        *,
+        indexgen: ModuleType,
+        distcheck: ModuleType,
     ) -> None:
-        # mkstemp makes 0600 files whatever the umask: stored files get the mode the umask gives instead.
-        umask = os.umask(0)
-        os.umask(umask)
-        self._mode = 0o666 & ~umask
-        self._backend = backend
-        self._root = root
-        self._overwrite = overwrite
-        self._allow_delete = allow_delete
-        self._pages = pages
+        self._backend, self._root, self._pages = backend, root, pages
+        self._overwrite, self._allow_delete = overwrite, allow_delete
+        self._indexgen, self._distcheck = indexgen, distcheck
+        # Held only to compare a checked upload with the stored files and link it: checking runs unlocked.
+        self._store_lock = threading.Lock()
 
     def __getattr__(self, name: str) -> t.Any:
         return getattr(self._backend, name)
 
     def add_package(self, filename: str, stream: t.BinaryIO) -> None:
+        shown = self._indexgen.printable(filename)
         if "/" in filename or filename.startswith("."):
-            raise HTTPError(400, f"Bad filename: {filename}")
-        destination = self._root / filename
-        # A dot file: pypiserver lists no name that starts with a dot.
-        fd, tmp_name = tempfile.mkstemp(prefix=".upload-", dir=self._root)
+            raise HTTPError(400, f"Bad filename: {shown}")
+        if filename.endswith(".asc"):
+            # A signature sent along by `twine upload --sign`: PyPI drops them too, and none is ever served.
+            log.info("dropped the signature %s: this index keeps no signatures", filename)
+            return
         try:
-            os.fchmod(fd, self._mode)
-            with os.fdopen(fd, "wb") as tmp:
-                offset = stream.tell()
-                for chunk in iter(lambda: stream.read(1 << 20), b""):
-                    tmp.write(chunk)
-                stream.seek(offset)
-                tmp.flush()
-                os.fsync(tmp.fileno())
-            if self._overwrite:
-                os.replace(tmp_name, destination)
-            else:
-                try:
-                    # link() fails when the name exists: the check and the store are one step.
-                    os.link(tmp_name, destination)
-                except FileExistsError:
-                    log.warning("refused to overwrite %s", filename)
-                    raise already_exists(filename) from None
+            key = self._distcheck.check_filename(filename)
+        except self._distcheck.Refused as exc:
+            raise self._refused(shown, exc) from None
+        # A dot directory (pypiserver, indexgen and nginx ignore dot names), holding the file under its own
+        # name, which the archive checks read.
+        staging = Path(tempfile.mkdtemp(prefix=".upload-", dir=self._root))
+        staged = staging / filename
+        try:
+            self._receive(stream, staged)
+            self._check(staged, key, shown)
+            with self._store_lock:
+                self._store(staged, key)
         finally:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
+            staged.unlink(missing_ok=True)
+            staging.rmdir()
         self._update_pages(filename)
+
+    @staticmethod
+    def _receive(stream: t.BinaryIO, path: Path) -> None:
+        # open() gives the mode the umask gives (mkstemp's would be 0600): nginx's group reads stored files.
+        with path.open("xb") as copy:
+            offset = stream.tell()
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                copy.write(chunk)
+            stream.seek(offset)
+            copy.flush()
+            os.fsync(copy.fileno())
+
+    def _check(self, staged: Path, key: t.Any, shown: str) -> None:
+        started = time.monotonic()
+        try:
+            metadata = self._indexgen.read_core_metadata(staged)
+            self._distcheck.check_metadata(key, self._indexgen.parse_core_metadata(metadata, staged.name))
+        except (self._indexgen.InvalidDistribution, self._distcheck.Refused) as exc:
+            raise self._refused(shown, exc) from None
+        log.debug("checked %s in %.3f s", shown, time.monotonic() - started)
+
+    def _store(self, staged: Path, key: t.Any) -> None:
+        filename = staged.name
+        with os.scandir(self._root) as entries:
+            names = [entry.name for entry in entries if not entry.name.startswith(".")]
+        same = self._distcheck.same_files(key, names)
+        others = [name for name in same if name != filename]
+        if others:
+            log.warning("refused %s: the same file of its release is stored as %s", filename, others[0])
+            raise conflict(
+                f"{self._indexgen.printable(filename)} is the same file of a release as {others[0]}"
+            )
+        if self._overwrite:
+            os.replace(staged, self._root / filename)
+        else:
+            try:
+                # link() fails when the name exists: the check and the store are one step, also against files
+                # placed by other processes (pyhost static publish --host).
+                os.link(staged, self._root / filename)
+            except FileExistsError:
+                log.warning("refused to overwrite %s", filename)
+                raise already_exists(filename) from None
+        # An upload answered 200 survives a power loss.
+        self._indexgen.sync_directory(self._root)
+
+    def _refused(self, shown: str, reason: Exception) -> HTTPError:
+        log.warning("refused %s: %s", shown, reason)
+        return HTTPError(400, f"Refused {shown}: {self._indexgen.printable(str(reason))}")
 
     def _update_pages(self, filename: str) -> None:
         # Before the response: once the client hears 200, the file is listed and installable.
@@ -232,9 +292,12 @@ class GuardedBackend:
             return
         try:
             self._pages.changed(touched=[filename])
-        except OSError as exc:
-            log.error("stored %s but could not update the index pages: %s", filename, exc)
-            raise HTTPError(500, f"Stored {filename}, but the index pages could not be updated.") from exc
+        except Exception as exc:
+            log.error(
+                "stored %s but could not update the index pages: %s: %s", filename, type(exc).__name__, exc
+            )
+            shown = self._indexgen.printable(filename)
+            raise HTTPError(500, f"Stored {shown}, but the index pages could not be updated.") from exc
 
     def find_version(self, name: str, version: str) -> list[t.Any]:
         # pypiserver compares names as spelled in file names; compare normalized names (PEP 503) instead,
@@ -265,6 +328,17 @@ class DropLines(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.msg not in self._formats
+
+
+class EscapingFormatter(logging.Formatter):
+    """A formatter that escapes control characters in messages: a client cannot forge a log line."""
+
+    def __init__(self, fmt: str, printable: t.Callable[[str], str]) -> None:
+        super().__init__(fmt)
+        self._printable = printable
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return self._printable(super().formatMessage(record))
 
 
 def with_access_log(app: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
@@ -318,29 +392,44 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, RunConfig]:
     return args, config
 
 
-def main(argv: list[str] | None = None) -> None:
-    args, config = parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(stream=sys.stderr, level=config.log_level, format=LOG_FORMAT)
-    logging.getLogger("pypiserver._app").addFilter(DropLines([config.log_req_frmt, config.log_res_frmt]))
-
+def make_app(
+    args: argparse.Namespace, config: RunConfig, indexgen: ModuleType, distcheck: ModuleType
+) -> t.Callable[..., t.Any]:
+    """The WSGI application: pypiserver's, with pyhost's backend, password file and access log."""
     # pypiserver refuses -P . (no file) when -a names actions, so a file is given whenever auth is on.
     if config.authenticate and config.password_file:
         config.auther = PasswordFile(config.password_file).check
     root = Path(config.roots[0])
     pages = (
-        StaticPages(load_indexgen(), root, args.pages_dir, args.metadata_dir, args.gzip_pages)
+        StaticPages(indexgen, root, args.pages_dir, args.metadata_dir, args.gzip_pages)
         if args.pages_dir
         else None
     )
     config.backend = GuardedBackend(
-        config.backend, root, overwrite=config.overwrite, allow_delete=args.allow_delete, pages=pages
+        config.backend,
+        root,
+        overwrite=config.overwrite,
+        allow_delete=args.allow_delete,
+        pages=pages,
+        indexgen=indexgen,
+        distcheck=distcheck,
     )
-
     app = pypiserver.setup_routes_from_config(pypiserver.app_from_config(config), config)
     if config.server_base_url.strip("/"):
         base = Bottle()
         base.mount(config.server_base_url, app)
         app = base
+    return with_access_log(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, config = parse_args(sys.argv[1:] if argv is None else argv)
+    indexgen, distcheck = load_module(INDEXGEN), load_module(DISTCHECK)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(EscapingFormatter(LOG_FORMAT, indexgen.printable))
+    logging.basicConfig(level=config.log_level, handlers=[handler])
+    logging.getLogger("pypiserver._app").addFilter(DropLines([config.log_req_frmt, config.log_res_frmt]))
+    app = make_app(args, config, indexgen, distcheck)
     # waitress takes either a unix socket or a host and port, never both.
     listen = (
         {"unix_socket": args.unix_socket, "unix_socket_perms": "660"}
@@ -360,7 +449,7 @@ def main(argv: list[str] | None = None) -> None:
         args.pages_dir or "off",
     )
     waitress.serve(
-        with_access_log(app),
+        app,
         **listen,
         threads=args.threads,
         max_request_body_size=args.max_request_body_size,

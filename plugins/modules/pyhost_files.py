@@ -1,0 +1,1 @@
+../../src/pyhost/files_module.py

@@ -1,1 +1,0 @@
-../../../src/pyhost/files_module.py

@@ -1,0 +1,299 @@
+"""pyhost's Prometheus metrics, written for node_exporter's textfile collector.
+
+A systemd timer runs this every metrics_interval seconds with the index's own Python (the pypiserver venv,
+which carries prometheus-client). Each run reads the lines nginx appended to its JSON access log since the
+last run (`log_format pyhost_json` in roles/nginx/templates/pyhost.conf.j2), adds them to counters kept in a
+state file, reads the certificate's expiry and asks systemd whether the services are active, then writes
+everything in Prometheus' text format to one file, atomically (a temporary file renamed over it), which
+node_exporter serves.
+
+The state file remembers the log's inode and how far it was read. When logrotate has moved the log away (a
+new inode at the path), the rest of the old file is read from its rotation (PATH.1, which Debian's
+delaycompress keeps plain for a day) before the new file is read from its start; a file shorter than the
+offset (truncated in place) is read again from its start. Only whole lines are counted: a line nginx is still
+writing waits for the next run. The counters survive restarts in the state file; losing it starts them from
+zero (a counter reset, which Prometheus' rate() handles).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, write_to_textfile
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+# A line longer than this is not one nginx wrote for a request: it counts as one unreadable line.
+MAX_LINE = 64 * 1024
+# At most this much log is read in one run (a first run over a large log catches up over several runs).
+MAX_READ = 256 * 1024 * 1024
+CHUNK = 1024 * 1024
+STATE_VERSION = 1
+# pypiserver's answer to an upload it kept.
+UPLOADED = 200
+
+
+class MetricsError(Exception):
+    """Something this run cannot work around: one line for the journal."""
+
+
+@dataclass
+class Totals:
+    """What the access log has said so far: requests per status, uploads, bytes sent, unreadable lines."""
+
+    requests: dict[str, int] = field(default_factory=dict)
+    uploads: int = 0
+    bytes_sent: int = 0
+    unreadable: int = 0
+
+    def add(self, line: bytes) -> None:
+        try:
+            entry = json.loads(line)
+            status = int(entry["status"])
+            sent = int(entry["bytes_sent"])
+            method = str(entry["method"])
+        except (ValueError, KeyError, TypeError):
+            self.unreadable += 1
+            return
+        key = str(status)
+        self.requests[key] = self.requests.get(key, 0) + 1
+        self.bytes_sent += sent
+        # twine, poetry and uv upload with a POST to the index's root, which pypiserver answers 200 when it
+        # kept the file (a deletion, when allowed, is a POST there too).
+        if method == "POST" and status == UPLOADED and str(entry.get("uri", "")).split("?", 1)[0] == "/":
+            self.uploads += 1
+
+
+@dataclass
+class State:
+    """Where the log was read up to, and the totals so far."""
+
+    inode: int | None = None
+    offset: int = 0
+    totals: Totals = field(default_factory=Totals)
+
+    @classmethod
+    def load(cls, path: str) -> State:
+        """The saved state; a missing or unreadable one starts from nothing."""
+        try:
+            with open(path, encoding="utf-8") as file:
+                data = json.load(file)
+            if data.get("version") != STATE_VERSION:
+                return cls()
+            totals = data["totals"]
+            return cls(
+                inode=data["inode"],
+                offset=int(data["offset"]),
+                totals=Totals(
+                    requests={str(k): int(v) for k, v in totals["requests"].items()},
+                    uploads=int(totals["uploads"]),
+                    bytes_sent=int(totals["bytes_sent"]),
+                    unreadable=int(totals["unreadable"]),
+                ),
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return cls()
+
+    def save(self, path: str) -> None:
+        data = {
+            "version": STATE_VERSION,
+            "inode": self.inode,
+            "offset": self.offset,
+            "totals": vars(self.totals),
+        }
+        # One run at a time (systemd never starts a unit twice at once): a fixed temporary name is enough.
+        temporary = path + ".new"
+        with open(temporary, "w", encoding="utf-8") as file:
+            json.dump(data, file, sort_keys=True)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+
+
+def _lines(path: str, offset: int, budget: int) -> Iterator[tuple[bytes, int]]:
+    """Each whole line of PATH from OFFSET on, with the offset after it, reading at most BUDGET bytes.
+
+    A line longer than MAX_LINE is yielded once, cut there, and the rest of it is skipped.
+    """
+    with open(path, "rb") as file:
+        file.seek(offset)
+        pending = b""
+        position = offset
+        skipping = False
+        while budget > 0:
+            chunk = file.read(min(CHUNK, budget))
+            if not chunk:
+                return
+            budget -= len(chunk)
+            pending += chunk
+            start = 0
+            while (end := pending.find(b"\n", start)) >= 0:
+                position += end + 1 - start
+                if not skipping:
+                    yield pending[start:end], position
+                skipping = False
+                start = end + 1
+            pending = pending[start:]
+            if len(pending) > MAX_LINE:
+                position += len(pending)
+                if not skipping:
+                    yield pending, position
+                skipping = True
+                pending = b""
+
+
+def _read(path: str, offset: int, totals: Totals, budget: int) -> tuple[int, int]:
+    """Add PATH's whole lines from OFFSET on to TOTALS; the new offset and the bytes read."""
+    position = offset
+    for line, after in _lines(path, offset, budget):
+        position = after
+        if len(line) > MAX_LINE:
+            totals.unreadable += 1
+        elif line:
+            totals.add(line)
+    return position, position - offset
+
+
+def _rotated(path: str, inode: int) -> str | None:
+    """The rotation of PATH (PATH.1) that is the file read last time, if it is still there and plain."""
+    candidate = path + ".1"
+    try:
+        if os.stat(candidate).st_ino == inode:
+            return candidate
+    except OSError:
+        pass
+    return None
+
+
+def update(state: State, log: str, budget: int = MAX_READ) -> None:
+    """Count what nginx appended to LOG since STATE, following a rotation."""
+    try:
+        current = os.stat(log)
+    except FileNotFoundError:
+        return
+    if state.inode is not None and state.inode != current.st_ino:
+        old = _rotated(log, state.inode)
+        if old is not None:
+            state.offset, used = _read(old, state.offset, state.totals, budget)
+            budget -= used
+            if budget <= 0:
+                # The rest of the old file first, at the next run.
+                return
+        state.inode, state.offset = current.st_ino, 0
+    if state.inode is None:
+        state.inode, state.offset = current.st_ino, 0
+    if current.st_size < state.offset:
+        state.offset = 0
+    state.offset, _ = _read(log, state.offset, state.totals, max(budget, 0))
+
+
+def certificate_expiry(path: str) -> float | None:
+    """The certificate's notAfter as a Unix time; None when there is no certificate (yet)."""
+    if not os.path.exists(path):
+        return None
+    result = subprocess.run(
+        ["openssl", "x509", "-noout", "-enddate", "-in", path],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    prefix = "notAfter="
+    if result.returncode != 0 or not result.stdout.startswith(prefix):
+        said = "; ".join(
+            line.strip() for line in (result.stderr or result.stdout).splitlines() if line.strip()
+        )
+        raise MetricsError(f"cannot read the certificate {path}: {said}")
+    return float(ssl.cert_time_to_seconds(result.stdout[len(prefix) :].strip()))
+
+
+def services_up(services: Iterable[str]) -> dict[str, bool]:
+    """Whether systemd says each service is active."""
+    return {
+        name: subprocess.run(["systemctl", "is-active", "--quiet", name], check=False).returncode == 0
+        for name in services
+    }
+
+
+class PyhostCollector(Collector):
+    """The metrics of one run, for prometheus-client's text format."""
+
+    def __init__(self, totals: Totals, expiry: float | None, services: dict[str, bool]) -> None:
+        self.totals = totals
+        self.expiry = expiry
+        self.services = services
+
+    def collect(self) -> Iterable[Metric]:
+        requests = CounterMetricFamily(
+            "pyhost_http_requests", "Requests nginx answered on the index, by status.", labels=["status"]
+        )
+        for status, count in sorted(self.totals.requests.items()):
+            requests.add_metric([status], count)
+        yield requests
+        yield CounterMetricFamily(
+            "pyhost_uploads",
+            "Uploads the index accepted (POSTs to / answered 200).",
+            value=self.totals.uploads,
+        )
+        yield CounterMetricFamily(
+            "pyhost_http_response_bytes",
+            "Bytes nginx sent for the index, headers included.",
+            value=self.totals.bytes_sent,
+        )
+        yield CounterMetricFamily(
+            "pyhost_access_log_unreadable_lines",
+            "Access log lines that are not pyhost's JSON.",
+            value=self.totals.unreadable,
+        )
+        if self.expiry is not None:
+            yield GaugeMetricFamily(
+                "pyhost_certificate_expiry_timestamp_seconds",
+                "When the index's TLS certificate expires (Unix time).",
+                value=self.expiry,
+            )
+        up = GaugeMetricFamily(
+            "pyhost_service_up", "1 when systemd says the service is active.", labels=["service"]
+        )
+        for name, active in sorted(self.services.items()):
+            up.add_metric([name], 1.0 if active else 0.0)
+        yield up
+
+
+def run(args: argparse.Namespace) -> None:
+    state = State.load(args.state)
+    update(state, args.access_log)
+    collector = PyhostCollector(state.totals, certificate_expiry(args.certificate), services_up(args.service))
+    # The counters are saved before they are published: a crash in between publishes them at the next run,
+    # never counts a line twice.
+    state.save(args.state)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    write_to_textfile(args.output, registry)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--access-log", required=True, help="nginx's JSON access log")
+    parser.add_argument("--state", required=True, help="where the log offset and the counters are kept")
+    parser.add_argument("--certificate", required=True, help="the TLS certificate nginx serves (PEM)")
+    parser.add_argument(
+        "--service", action="append", default=[], help="a systemd unit to report (repeatable)"
+    )
+    parser.add_argument("--output", required=True, help="the .prom file node_exporter reads")
+    args = parser.parse_args(argv)
+    try:
+        run(args)
+    except (MetricsError, OSError) as exc:
+        print(f"pyhost-metrics: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""The pages for people in a real browser: headless Chromium (Debian's `chromium`) against a static target.
+
+`pyhost static publish` writes a directory target, python's http.server serves it on loopback, and Chromium
+loads the front page and a project page. The test reads the DOM Chromium built (after its parser, the page's
+script and the Content-Security-Policy did their work), not the HTML text, and takes screenshots that must not
+be blank. Set PYHOST_BROWSE_SCREENSHOTS=DIR to keep the screenshots (README's come from docs/).
+
+Chromium comes with `make prereqs` (scripts/ensure-chromium).
+"""
+
+from __future__ import annotations
+
+import html.parser
+import os
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+
+from tests.integration import conftest_static as helpers
+from tests.unit.test_browse import XSS_MARKDOWN, wheel_with_metadata
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--window-size=1200,900",
+)
+README = """\
+# Billing client
+
+Talks to the **billing** service. Needs Python 3.10 or newer.
+
+```python
+from billing_client import Client
+Client().invoices()
+```
+"""
+
+
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("chromium")
+    assert binary, "headless Chromium is missing: run scripts/ensure-chromium (part of `make prereqs`)"
+    profile = tmp_path / "chromium-profile"
+    return subprocess.run(
+        [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+
+def dump_dom(tmp_path: Path, url: str) -> str:
+    return chromium(tmp_path, "--dump-dom", url).stdout
+
+
+def screenshot(tmp_path: Path, url: str, name: str) -> Path:
+    path = tmp_path / name
+    chromium(tmp_path, f"--screenshot={path}", url)
+    keep = os.environ.get("PYHOST_BROWSE_SCREENSHOTS")
+    if keep:
+        shutil.copyfile(path, Path(keep) / name)
+    return path
+
+
+class Dom(html.parser.HTMLParser):
+    """Elements of a DOM dump, with attributes, and the text inside each element id'd by `id`."""
+
+    def __init__(self, dump: str) -> None:
+        super().__init__()
+        self.elements: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+        self.feed(dump)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    def all(self, tag: str) -> list[dict[str, str | None]]:
+        return [attrs for name, attrs in self.elements if name == tag]
+
+    def joined_text(self) -> str:
+        return " ".join(" ".join(self.text).split())
+
+
+def png_pixels(path: Path) -> tuple[int, int, list[bytes]]:
+    """Width, height and rows of pixels of an 8-bit, non-interlaced RGB or RGBA PNG (what Chromium writes)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    offset, idat, header = 8, b"", b""
+    while offset < len(data):
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        kind, body = data[offset + 4 : offset + 8], data[offset + 8 : offset + 8 + length]
+        if kind == b"IHDR":
+            header = body
+        elif kind == b"IDAT":
+            idat += body
+        offset += 12 + length
+    width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    assert depth == 8 and color in (2, 6) and interlace == 0, (depth, color, interlace)
+    channels = 3 if color == 2 else 4
+    raw = zlib.decompress(idat)
+    stride = width * channels
+    rows, previous = [], bytearray(stride)
+    for y in range(height):
+        kind = raw[y * (stride + 1)]
+        row = bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        for x in range(stride):
+            left = row[x - channels] if x >= channels else 0
+            up = previous[x]
+            corner = previous[x - channels] if x >= channels else 0
+            if kind == 1:
+                row[x] = (row[x] + left) & 0xFF
+            elif kind == 2:
+                row[x] = (row[x] + up) & 0xFF
+            elif kind == 3:
+                row[x] = (row[x] + (left + up) // 2) & 0xFF
+            elif kind == 4:
+                estimate = left + up - corner
+                pa, pb, pc = abs(estimate - left), abs(estimate - up), abs(estimate - corner)
+                predictor = left if pa <= pb and pa <= pc else up if pb <= pc else corner
+                row[x] = (row[x] + predictor) & 0xFF
+        rows.append(bytes(row))
+        previous = row
+    return width, height, [bytes(r[i : i + 3]) for r in rows for i in range(0, len(r), channels)]
+
+
+def assert_not_blank(path: Path) -> None:
+    """Most pixels are the background, but a real page has text: many colours, a share of inked pixels."""
+    width, height, pixels = png_pixels(path)
+    assert (width, height) == (1200, 900)
+    background = max(set(pixels[::97]), key=pixels[::97].count)
+    inked = sum(1 for p in pixels[::7] if p != background) / len(pixels[::7])
+    assert len(set(pixels[::7])) > 20 and inked > 0.01, (len(set(pixels[::7])), inked)
+
+
+def test_pages_for_people_in_headless_chromium(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    wheel_with_metadata(
+        dist,
+        "billing-client",
+        "1.0",
+        "Summary: first release\nDescription-Content-Type: text/markdown",
+        README,
+    )
+    wheel_with_metadata(
+        dist,
+        "billing-client",
+        "1.1",
+        "Summary: Client for the billing API\nDescription-Content-Type: text/markdown",
+        README,
+    )
+    wheel_with_metadata(
+        dist, "billing-client", "1.2", "Summary: a bad build\nDescription-Content-Type: text/markdown", README
+    )
+    hostile = wheel_with_metadata(
+        dist,
+        "hostile-pkg",
+        "0.1",
+        "Summary: <b>bold</b> claims\nDescription-Content-Type: text/markdown",
+        XSS_MARKDOWN,
+    )
+    helpers.build_sdist(dist, "plain-pkg", "3.0", requires_python=">=3.9")
+    target = tmp_path / "site"
+    target.mkdir()
+    with helpers.http_server(target) as (base, _):
+        result = helpers.run_cli(
+            "publish", *map(str, sorted(dist.iterdir())), "--target", target.as_uri(), "--public-url", base
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        yanked = helpers.run_cli(
+            "yank", "billing-client", "1.2", "--reason", "leaks connections", "--target", target.as_uri(),
+            "--public-url", base,
+        )  # fmt: skip
+        assert yanked.returncode == 0, yanked.stdout + yanked.stderr
+
+        front = Dom(dump_dom(tmp_path, f"{base}/"))
+        links = [attrs["href"] for attrs in front.all("a")]
+        assert {"project/billing-client/", "project/hostile-pkg/", "project/plain-pkg/"} <= set(links)
+        text = front.joined_text()
+        # The latest version that is not yanked, and its summary.
+        assert "billing-client 1.1 Client for the billing API" in text
+        assert "<b>bold</b> claims" in text
+        (box,) = front.all("input")
+        # The filter box is shown by the page's own script: it ran, from the same origin, under the CSP.
+        assert "hidden" not in box, box
+
+        # The filter, from ?q=: only the matching rows stay shown.
+        filtered = Dom(dump_dom(tmp_path, f"{base}/?q=BILLING%20api"))
+        shown = [
+            attrs["data-search"]
+            for attrs in filtered.all("tr")
+            if "data-search" in attrs and "hidden" not in attrs
+        ]
+        assert shown == ["billing-client billing-client client for the billing api"]
+
+        page = Dom(dump_dom(tmp_path, f"{base}/project/billing-client/"))
+        releases = [attrs["id"] for attrs in page.all("section") if "release" in (attrs.get("class") or "")]
+        assert releases == ["v1.2", "v1.1", "v1.0"]
+        (yanked,) = [a for a in page.all("section") if a.get("class") == "release yanked"]
+        assert yanked["id"] == "v1.2"
+        text = page.joined_text()
+        assert "1.2 yanked: leaks connections" in text
+        assert f"pip install --index-url {base}/simple/ billing-client" in text
+        assert "uv pip install" in text and "poetry add --source pyhost billing-client" in text
+        assert any(a.get("http-equiv") == "Content-Security-Policy" for a in page.all("meta"))
+        assert "Talks to the billing service" in text and "invoices" in text
+
+        bad = Dom(dump_dom(tmp_path, f"{base}/project/hostile-pkg/"))
+        assert bad.all("h1"), "the description did not render"
+        assert [a.get("src") for a in bad.all("script")] == ["../../static/filter.js"]
+        for tag, attrs in bad.elements:
+            assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+            assert not any((v or "").lower().startswith("javascript:") for v in attrs.values()), (tag, attrs)
+        assert "pwned" not in "".join(bad.text[:5]), "the hostile description changed the title"
+        assert hostile.name in bad.joined_text()
+
+        assert_not_blank(screenshot(tmp_path, f"{base}/", "browse-front-page.png"))
+        assert_not_blank(screenshot(tmp_path, f"{base}/project/billing-client/", "browse-project-page.png"))
