@@ -8,27 +8,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import bcrypt
 import pytest
 
+from tests.unit.scripts import load_script
+
 SCRIPT = Path(__file__).resolve().parents[2] / "roles/pypiserver/files/app/check_htpasswd.py"
 
 
-def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("pyhost_check_htpasswd", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-check = load()
+check = load_script(SCRIPT, "pyhost_check_htpasswd")
 
 
 def bcrypt_line(user: str) -> str:

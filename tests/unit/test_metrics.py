@@ -3,7 +3,6 @@ read incrementally across runs, rotations and truncation; the certificate's expi
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -11,27 +10,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
 
 import jinja2
 import pytest
 from cryptography import x509
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.unit.scripts import load_script
+
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "metrics"
 
 
-def load_collector() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("pyhost_metrics", ROLE / "files" / "pyhost_metrics.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # dataclasses look their module up by name.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-collector = load_collector()
+collector = load_script(ROLE / "files" / "pyhost_metrics.py", "pyhost_metrics")
 
 
 def entry(

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import html
-import importlib.util
 import io
 import json
 import logging
 import os
-import sys
 import threading
 import time
 import uuid
 import wsgiref.util
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -29,6 +26,7 @@ import pytest
 from pyhost import indexgen
 from tests.integration import conftest_static as helpers
 from tests.unit import hostile
+from tests.unit.scripts import load_script
 
 APP_DIR = Path(__file__).resolve().parents[2] / "roles/pypiserver/files/app"
 TWINE = "twine/6.1.0 CPython/3.12.0"
@@ -36,16 +34,7 @@ TWINE = "twine/6.1.0 CPython/3.12.0"
 REFUSAL_SECONDS = 2.0
 
 
-def load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-serve = load(APP_DIR / "serve.py", "pyhost_serve")
+serve = load_script(APP_DIR / "serve.py", "pyhost_serve")
 
 
 class Index:
