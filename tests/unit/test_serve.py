@@ -413,3 +413,26 @@ def test_log_lines_escape_control_characters(index: Index, caplog: pytest.LogCap
     written = handler.stream.getvalue()
     assert written.count("\n") == 1
     assert "/x\\x0aINFO pyhost.serve: FORGED\\x0d" in written
+
+
+@pytest.mark.parametrize("unix_socket", [True, False], ids=["unix-socket", "host-and-port"])
+def test_main_listens_on_the_unix_socket_or_the_runs_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unix_socket: bool
+) -> None:
+    served: dict[str, Any] = {}
+    monkeypatch.setattr(serve.waitress, "serve", lambda app, **kwargs: served.update(kwargs))
+    (tmp_path / "packages").mkdir()
+    sock = tmp_path / "app.sock"
+    listen = ["--unix-socket", str(sock)] if unix_socket else []
+    run = ["run", "--host", "127.0.0.1", "--port", "18099", "--disable-fallback", str(tmp_path / "packages")]
+    serve.main([*listen, "--trusted-proxy", "localhost", "--", *run])
+    if unix_socket:
+        assert {key: served.get(key) for key in ("unix_socket", "unix_socket_perms", "host", "port")} == {
+            "unix_socket": str(sock),
+            "unix_socket_perms": "660",
+            "host": None,
+            "port": None,
+        }
+    else:
+        assert (served["host"], served["port"], "unix_socket" in served) == ("127.0.0.1", 18099, False)
+    assert served["trusted_proxy"] == "localhost"
