@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from pyhost import sandbox
-from pyhost.users import User, UsersFile, hash_password
+from pyhost.sandbox import sandbox
+from pyhost.workspace.users import User, UsersFile, hash_password
 
 from .conftest import snapshot
 

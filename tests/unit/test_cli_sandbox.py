@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from pyhost import mirrors, sandbox
+from pyhost.sandbox import mirrors, sandbox
 
 from .conftest import snapshot
 from .test_workspace import ansible_host_vars

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from pyhost import content, status
+from pyhost import content
+from pyhost.server import status
 
 from .conftest import TLSServer
 

@@ -13,7 +13,7 @@ import pexpect
 import pytest
 from click.testing import Result
 
-from pyhost.users import UsersFile, verify_password, verify_token
+from pyhost.workspace.users import UsersFile, verify_password, verify_token
 
 from .conftest import FakeContent, snapshot
 

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from pyhost import indexgen, runner
+from pyhost.ansible import runner
 from pyhost.errors import PyhostError
-from pyhost.static import load_distributions
-from pyhost.static_host import PUBLISHED_DATA, HostTarget
-from pyhost.workspace import Workspace
+from pyhost.index import indexgen
+from pyhost.index.host_target import PUBLISHED_DATA, HostTarget
+from pyhost.index.targets import load_distributions
+from pyhost.workspace.inventory import Workspace
 from tests.integration.conftest_static import build_sdist, build_wheel
 
 from .conftest import LOCAL_HOST_VARS, make_workspace

@@ -38,7 +38,7 @@ from rich.text import Text
 
 from pyhost import content
 from pyhost.errors import PyhostError
-from pyhost.workspace import Workspace
+from pyhost.workspace.inventory import Workspace
 
 STAT_KEYS = {
     "ok": "ok",

@@ -19,25 +19,17 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from pyhost import (
-    __version__,
-    backup,
-    bans,
-    clientconfig,
-    content,
-    images,
-    runner,
-    sandbox,
-    stats,
-    stats_host,
-    status,
-    users,
-    workspace,
-)
+from pyhost import __version__, content
+from pyhost.ansible import runner
+from pyhost.cli.static import static
 from pyhost.errors import PyhostError
-from pyhost.static_cli import static
-from pyhost.testbed import default_python_versions
-from pyhost.workspace import Workspace
+from pyhost.index import clientconfig
+from pyhost.sandbox import images, sandbox
+from pyhost.sandbox.testbed import default_python_versions
+from pyhost.server import backup, bans, stats, stats_host, status
+from pyhost.workspace import inventory as workspace
+from pyhost.workspace import users
+from pyhost.workspace.inventory import Workspace
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 DEBUG_KEY = "pyhost.debug"
@@ -594,8 +586,9 @@ def _set_yanked(
     inventory: str | None, host: str, project: str, version: str, *, reason: str | None, yank: bool
 ) -> None:
     """Through the inventory's connection (playbooks/yank.yml), like every other change to the server."""
-    from pyhost import indexgen, static_cli  # noqa: PLC0415 - the static route's modules load on use
-    from pyhost.static_host import HostTarget  # noqa: PLC0415
+    from pyhost.cli import static as static_cli  # noqa: PLC0415
+    from pyhost.index import indexgen  # noqa: PLC0415 - the static route's modules load on use
+    from pyhost.index.host_target import HostTarget  # noqa: PLC0415
 
     ws = Workspace.open(inventory)
     _index_server(ws, host)

@@ -22,7 +22,7 @@ import yaml
 
 from pyhost import content
 from pyhost.errors import PyhostError
-from pyhost.users import UsersFile
+from pyhost.workspace.users import UsersFile
 
 ENV_VAR = "PYHOST_INVENTORY"
 DEFAULT_DIR = "inventory"

@@ -17,9 +17,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from pyhost import backup, bans, content, runner
+from pyhost import content
+from pyhost.ansible import runner
 from pyhost.errors import PyhostError
-from pyhost.workspace import Workspace
+from pyhost.server import backup, bans
+from pyhost.workspace.inventory import Workspace
 
 # certbot renews 30 days before the end; fewer days left than this means renewal has been failing for weeks.
 CERT_MIN_DAYS = 14

@@ -21,11 +21,11 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from pyhost import docker, images, mirrors
+from pyhost.ansible.runner import HostUnreachable
 from pyhost.errors import PyhostError
-from pyhost.runner import HostUnreachable
-from pyhost.testbed import default_python_versions
-from pyhost.workspace import INDEX_GROUP, Workspace, default_dir, scaffold_empty
+from pyhost.sandbox import docker, images, mirrors
+from pyhost.sandbox.testbed import default_python_versions
+from pyhost.workspace.inventory import INDEX_GROUP, Workspace, default_dir, scaffold_empty
 
 # PYHOST_SANDBOX_NAME gives a sandbox of its own (the tests use one, so that `make test` never touches the
 # sandbox a user keeps running); its containers, network, domain and /etc/hosts line all carry the name.
