@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from pyhost import __version__, content
-from pyhost.ansible import runner
+from pyhost.ansible import progress, runner
 from pyhost.cli import sandbox as sandbox_commands
 from pyhost.cli import server as server_commands
 from pyhost.cli import users as user_commands
@@ -179,7 +179,7 @@ def provision(
         title=f"Provisioning {host}",
     )
     runner.raise_unreachable(ws, result)
-    runner.print_recap(result, stdout())
+    progress.print_recap(result, stdout())
     ctx.exit(result.rc)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 
 from pyhost import content
-from pyhost.ansible import runner
+from pyhost.ansible import results, runner
 from pyhost.errors import PyhostError
 from pyhost.index.targets import LocalDist, PublishReport, Target
 from pyhost.workspace.inventory import Workspace
@@ -64,7 +64,7 @@ class HostTarget(Target):
         title: str,
         extravars: dict[str, Any] | None = None,
         action: str = "publishing to",
-    ) -> runner.RunResult:
+    ) -> results.RunResult:
         # Nothing on this machine changes, so no ping first: an unreachable host fails the run, in one line.
         result = runner.run_playbook(
             self.workspace,

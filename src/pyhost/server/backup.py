@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pyhost import content
-from pyhost.ansible import runner
+from pyhost.ansible import results, runner
 from pyhost.errors import PyhostError
 from pyhost.workspace.inventory import Workspace
 
@@ -84,7 +84,7 @@ def _run(
     extravars: dict[str, Any] | None = None,
     verbose: int = 0,
     console: Console | None = None,
-) -> runner.RunResult:
+) -> results.RunResult:
     result = runner.run_playbook(
         workspace,
         content.playbook(playbook),
