@@ -147,7 +147,7 @@ def test_ask_password_prints_it_only_when_it_matches(
 
 def test_sandbox_host_gets_the_ca_file(invoke: Callable[..., Result], with_users: Path) -> None:
     prepared = sandbox.Prepared(host_image="img", pebble_image="pebble", mirrors=None)
-    (with_users / "sandbox.yml").write_text(sandbox.inventory_text(sandbox.host_vars(prepared)))
+    (with_users / "sandbox.yml").write_text(sandbox.inventory_text(sandbox.host_vars(prepared, "172.30.0.3")))
     (with_users / ".sandbox").mkdir()
     ca = with_users / ".sandbox" / "ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
@@ -160,6 +160,21 @@ def test_sandbox_host_gets_the_ca_file(invoke: Callable[..., Result], with_users
     assert f"poetry config certificates.sandbox-upload.cert {ca}" in out
     assert "https://alice:<READ-TOKEN>@pypi.pyhost.test/simple/" in out
     assert snapshot(with_users) == before
+
+
+def test_any_host_gets_the_ca_file_its_inventory_names(
+    invoke: Callable[..., Result], with_users: Path
+) -> None:
+    """pyhost_ca_file is an ordinary host variable (the sandbox sets it, so may anyone): relative to the
+    workspace, and left out when the file is not there."""
+    with (with_users / "host_vars" / "theviji.yml").open("a") as handle:
+        handle.write("pyhost_ca_file: certs/our-ca.pem\n")
+    args = ("client-config", "--host", "theviji", "--user", "alice", "--tool", "pip", "-i", str(with_users))
+    assert "cert =" not in invoke(*args).stdout
+    ca = with_users / "certs" / "our-ca.pem"
+    ca.parent.mkdir()
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert f"cert = {ca}" in invoke(*args).stdout
 
 
 def test_user_without_a_token_installs_with_the_password(

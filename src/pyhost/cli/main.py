@@ -33,7 +33,6 @@ from pyhost.cli.options import (
 from pyhost.cli.static import static
 from pyhost.errors import PyhostError
 from pyhost.index import clientconfig
-from pyhost.sandbox import sandbox
 from pyhost.server import status
 from pyhost.workspace import users
 from pyhost.workspace.inventory import DEFAULT_DIR, Workspace, default_dir, scaffold
@@ -186,10 +185,6 @@ def provision(
 # status ---------------------------------------------------------------------------------------------
 
 
-def _is_sandbox(ws: Workspace, host: str) -> bool:
-    return ws.require_host(host).source == ws.sandbox_inventory
-
-
 @main.command(
     "status",
     epilog="""\b
@@ -214,16 +209,7 @@ def status_command(
     and the packages directory. Exits 1 when anything is unhealthy.
     """
     ws = server_workspace(inventory, host)
-    domain = ws.domain(host)
-    if _is_sandbox(ws, host):
-        info = sandbox.status(inventory)
-        if not info["connect"]:
-            raise PyhostError("the sandbox is not running: start it with `pyhost sandbox up`")
-        address, port = info["connect"].rsplit(":", 1)
-        endpoint = status.Endpoint(domain, address, int(port), ca_file or info["ca_file"])
-    else:
-        endpoint = status.resolve_endpoint(domain, ca_file)
-    data = status.report(ws, host, endpoint, stderr())
+    data = status.report(ws, host, status.host_endpoint(ws, host, ca_file), stderr())
     if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
@@ -268,10 +254,6 @@ def client_config(
     ws = Workspace.open(inventory)
     index_server(ws, host)
     user = users.UsersFile(ws.users_file).get(user_name)
-    ca_file = None
-    if _is_sandbox(ws, host):
-        ca = ws.sandbox_state_dir / "ca.pem"
-        ca_file = str(ca.resolve()) if ca.is_file() else None
     password = None
     if ask_password:
         password = getpass.getpass(f"Password of {user_name}: ")
@@ -282,7 +264,7 @@ def client_config(
         domain=ws.domain(host),
         user=user,
         password=password,
-        ca_file=ca_file,
+        ca_file=ws.ca_file(host),
     )
     click.echo(clientconfig.render(index, tool or clientconfig.TOOLS), nl=False)
 

@@ -100,6 +100,17 @@ def check_https(endpoint: Endpoint, timeout: float = HTTPS_TIMEOUT) -> dict[str,
     return report
 
 
+def host_endpoint(ws: Workspace, host: str, ca_file: str | None = None) -> Endpoint:
+    """Where this machine reaches HOST's index: the inventory's pyhost_https_address, else the domain's
+    address in DNS; trusting CA_FILE, else the inventory's pyhost_ca_file, else the system's CAs."""
+    domain = ws.domain(host)
+    ca_file = ca_file or ws.ca_file(host)
+    address = ws.https_address(host)
+    if address:
+        return Endpoint(domain, address, HTTPS_PORT, ca_file)
+    return resolve_endpoint(domain, ca_file)
+
+
 def resolve_endpoint(domain: str, ca_file: str | None = None) -> Endpoint:
     try:
         address = socket.getaddrinfo(domain, 443, type=socket.SOCK_STREAM)[0][4][0]

@@ -193,6 +193,19 @@ class Workspace:
             )
         return domain
 
+    def ca_file(self, name: str) -> str | None:
+        """pyhost_ca_file: a CA to trust for the host's HTTPS (relative to the workspace), if it exists."""
+        value = self.host_vars(name).get("pyhost_ca_file")
+        if not value:
+            return None
+        path = self.path / str(value)
+        return str(path.resolve()) if path.is_file() else None
+
+    def https_address(self, name: str) -> str | None:
+        """pyhost_https_address: where this machine reaches the host's HTTPS, rather than the domain's."""
+        value = self.host_vars(name).get("pyhost_https_address")
+        return str(value) if value else None
+
     # Files the CLI owns -----------------------------------------------------------------------------
 
     @property
