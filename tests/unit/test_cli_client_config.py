@@ -35,6 +35,11 @@ def with_users(invoke: Callable[..., Result], workspace: Path) -> Path:
     return workspace
 
 
+def config(invoke: Callable[..., Result], workspace: Path, user: str, *options: str) -> Result:
+    """`pyhost client-config --host theviji --user USER OPTIONS`."""
+    return invoke("client-config", "--host", "theviji", "--user", user, *options, "-i", str(workspace))
+
+
 def section(output: str, title: str) -> str:
     """One tool's snippet: from its '# tool:' comment to the next blank-line-separated tool."""
     blocks = output.split("\n\n# ")
@@ -109,32 +114,10 @@ def test_ask_password_prints_it_only_when_it_matches(
     invoke: Callable[..., Result], with_users: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(getpass, "getpass", lambda prompt="": "pw")
-    out = invoke(
-        "client-config",
-        "--host",
-        "theviji",
-        "--user",
-        "alice",
-        "--tool",
-        "pip",
-        "--ask-password",
-        "-i",
-        str(with_users),
-    ).stdout
+    out = config(invoke, with_users, "alice", "--tool", "pip", "--ask-password").stdout
     # The password goes where it is sent: publishing. Installing keeps the token's placeholder.
     assert "index-url = https://alice:<READ-TOKEN>@pypi.example.com/simple/" in out
-    twine = invoke(
-        "client-config",
-        "--host",
-        "theviji",
-        "--user",
-        "alice",
-        "--tool",
-        "twine",
-        "--ask-password",
-        "-i",
-        str(with_users),
-    ).stdout
+    twine = config(invoke, with_users, "alice", "--tool", "twine", "--ask-password").stdout
     assert "password = pw" in twine
     monkeypatch.setattr(getpass, "getpass", lambda prompt="": "wrong-guess")
     result = invoke(
@@ -188,16 +171,5 @@ def test_user_without_a_token_installs_with_the_password(
     assert "https://carol:<PASSWORD>@pypi.example.com/simple/" in out
     assert "poetry config http-basic.theviji carol '<PASSWORD>'" in out
     monkeypatch.setattr(getpass, "getpass", lambda prompt="": "pw")
-    out = invoke(
-        "client-config",
-        "--host",
-        "theviji",
-        "--user",
-        "carol",
-        "--tool",
-        "pip",
-        "--ask-password",
-        "-i",
-        str(workspace),
-    ).stdout
+    out = config(invoke, workspace, "carol", "--tool", "pip", "--ask-password").stdout
     assert "index-url = https://carol:pw@pypi.example.com/simple/" in out

@@ -23,6 +23,7 @@ from pyhost.cli.options import (
     CONTEXT_SETTINGS,
     PyhostGroup,
     common,
+    host_option,
     index_server,
     server_workspace,
     set_debug,
@@ -78,7 +79,7 @@ Examples:
 """
 )
 @click.argument("directory", required=False, metavar="[DIR]")
-@click.option("--host", required=True, help="Name of the server in the inventory (used by --host later).")
+@host_option("Name of the server in the inventory (used by --host later).")
 @click.option("--address", required=True, help="IP address or DNS name Ansible connects to over SSH.")
 @click.option("--domain", required=True, help="Public DNS name of the index, e.g. pypi.example.com.")
 @click.option("--email", required=True, help="Email for the Let's Encrypt (ACME) account.")
@@ -130,7 +131,7 @@ Examples:
   pyhost provision --host theviji -e pyhost_upload_max_mb=200 -v
 """
 )
-@click.option("--host", required=True, help="The server to provision.")
+@host_option("The server to provision.")
 @click.option(
     "--tags", "-t", multiple=True, metavar="TAGS", help="Only these roles or jobs (comma-separated)."
 )
@@ -193,7 +194,7 @@ Examples:
   pyhost status --host sandbox --json
 """,
 )
-@click.option("--host", required=True, help="The server to check.")
+@host_option("The server to check.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
     "--ca-file", type=click.Path(exists=True, dir_okay=False), help="Trust this CA for the HTTPS check."
@@ -229,7 +230,7 @@ Examples:
   pyhost client-config --host sandbox --user alice --tool twine --ask-password
 """,
 )
-@click.option("--host", required=True, help="The server whose index to configure.")
+@host_option("The server whose index to configure.")
 @click.option("--user", "user_name", required=True, help="The user the tools log in as.")
 @click.option(
     "--tool",

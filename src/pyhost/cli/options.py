@@ -67,6 +67,11 @@ def common(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def host_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--host NAME, required: the one server a command works on."""
+    return click.option("--host", required=True, help=help_text)
+
+
 def verbose_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--verbose",

@@ -11,7 +11,7 @@ import re
 
 import click
 
-from pyhost.cli.options import common, server_workspace, stderr, stdout, verbose_option
+from pyhost.cli.options import common, host_option, server_workspace, stderr, stdout, verbose_option
 from pyhost.errors import PyhostError
 from pyhost.server import backup, bans, stats, stats_host
 
@@ -43,7 +43,7 @@ Examples:
 )
 @click.argument("project")
 @click.argument("version")
-@click.option("--host", required=True, help="The server whose index holds the release.")
+@host_option("The server whose index holds the release.")
 @click.option("--reason", metavar="TEXT", help="Why: installers show it to whoever still pins the release.")
 @common
 def yank(project: str, version: str, host: str, reason: str | None, inventory: str | None) -> None:
@@ -65,7 +65,7 @@ Example:
 )
 @click.argument("project")
 @click.argument("version")
-@click.option("--host", required=True, help="The server whose index holds the release.")
+@host_option("The server whose index holds the release.")
 @common
 def unyank(project: str, version: str, host: str, inventory: str | None) -> None:
     """Take back the yank of PROJECT VERSION: installers consider it again."""
@@ -84,7 +84,7 @@ Examples:
   pyhost stats --host theviji --project requests --by day --json
 """,
 )
-@click.option("--host", required=True, help="The server whose access logs to read.")
+@host_option("The server whose access logs to read.")
 @click.option(
     "--since", metavar="PERIOD", help="Only the last 30d, 12h, 2w or 90m, or since a date (YYYY-MM-DD)."
 )
@@ -128,7 +128,7 @@ Examples:
 """,
 )
 @click.argument("address", metavar="IP")
-@click.option("--host", required=True, help="The server that banned the address.")
+@host_option("The server that banned the address.")
 @common
 def unban_command(address: str, host: str, inventory: str | None) -> None:
     """Lift fail2ban's ban of an address (in every jail).
@@ -156,7 +156,7 @@ Examples:
   pyhost backup --host theviji
 """,
 )
-@click.option("--host", required=True, help="The server to back up.")
+@host_option("The server to back up.")
 @verbose_option
 @common
 def backup_command(host: str, verbose: int, inventory: str | None) -> None:
@@ -179,7 +179,7 @@ Examples:
   pyhost backups --host theviji --json
 """,
 )
-@click.option("--host", required=True, help="The server whose backups to list.")
+@host_option("The server whose backups to list.")
 @click.option(
     "--json",
     "as_json",
@@ -214,7 +214,7 @@ Examples:
   pyhost restore --host theviji --snapshot 3248f871 --force
 """,
 )
-@click.option("--host", required=True, help="The (freshly provisioned) server to restore onto.")
+@host_option("The (freshly provisioned) server to restore onto.")
 @click.option("--snapshot", metavar="ID", help="The snapshot (its id or a prefix). Default: the newest.")
 @click.option("--force", is_flag=True, help="Restore even though the server already holds releases.")
 @verbose_option

@@ -11,6 +11,7 @@ import getpass
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -37,32 +38,34 @@ def _read_password(password_stdin: bool) -> str:
     return users.prompt_password(getpass.getpass)
 
 
-def _preflight(ws: Workspace, host: str | None, apply: bool) -> list[str]:
+@dataclass(frozen=True)
+class _Plan:
+    """Where a change of the users goes: the workspace's file, then (unless --no-apply) these servers."""
+
+    ws: Workspace
+    host: str | None
+    targets: list[str]
+    apply: bool
+    verbose: int
+
+
+def _preflight(ws: Workspace, host: str | None, *, apply: bool, verbose: int) -> _Plan:
     """The servers to apply to; each must answer before the users file is touched."""
     targets = _targets(ws, host)
     if apply and targets:
         require_connection(ws, targets)
         runner.check_reachable(ws, ",".join(targets), console=stderr())
-    return targets
+    return _Plan(ws, host, targets, apply, verbose)
 
 
-def _save_and_apply(
-    ws: Workspace,
-    host: str | None,
-    targets: list[str],
-    new_users: list[users.User],
-    done: str,
-    *,
-    apply: bool,
-    verbose: int,
-    token: str | None = None,
-) -> None:
-    """Write the users file, then apply it to TARGETS with playbooks/users.yml.
+def _save_and_apply(plan: _Plan, new_users: list[users.User], done: str, token: str | None = None) -> None:
+    """Write the users file, then apply it to the plan's servers with playbooks/users.yml.
 
     A new read TOKEN is printed once, right after the write: the file keeps only its hash, so it must be shown
     before anything else can fail. If applying fails after the write, the file keeps the change (it is the
     source of truth) and the error says how to apply it again.
     """
+    ws, host, targets = plan.ws, plan.host, plan.targets
     users.UsersFile(ws.users_file).save(new_users)
     out = stdout()
     out.print(f"{done} in {ws.users_file}")
@@ -70,7 +73,7 @@ def _save_and_apply(
         click.echo(f"{users.TOKEN_ANNOUNCEMENT}{token}")
         out.print("It is shown only this once; `pyhost token NAME` makes a new one.")
     limit_hint = f"--host {host or (targets[0] if len(targets) == 1 else 'HOST')}"
-    if not apply:
+    if not plan.apply:
         out.print(f"Not applied yet: run `pyhost provision {limit_hint} --tags users` to apply.")
         return
     if not targets:
@@ -80,7 +83,7 @@ def _save_and_apply(
         ws,
         content.playbook("users.yml"),
         limit=",".join(targets),
-        verbose=verbose,
+        verbose=plan.verbose,
         console=stderr(),
         title=f"Applying the users to {', '.join(targets)}",
     )
@@ -150,19 +153,10 @@ def add_user(
     current = users.UsersFile(ws.users_file).load()
     users.added(current, users.User(name, "", role))  # fails early on a duplicate
     password = _read_password(True) if password_stdin else None
-    targets = _preflight(ws, host, not no_apply)
+    plan = _preflight(ws, host, apply=not no_apply, verbose=verbose)
     hashed = users.hash_password(password if password is not None else _read_password(False))
     user, token = users.with_new_token(users.User(name, hashed, role))
-    _save_and_apply(
-        ws,
-        host,
-        targets,
-        users.added(current, user),
-        f"Added {role} {name}",
-        apply=not no_apply,
-        verbose=verbose,
-        token=token,
-    )
+    _save_and_apply(plan, users.added(current, user), f"Added {role} {name}", token=token)
 
 
 @click.command(
@@ -185,8 +179,8 @@ def remove_user(name: str, host: str | None, no_apply: bool, verbose: int, inven
     ws = Workspace.open(inventory)
     users.validate_name(name)
     remaining = users.removed(users.UsersFile(ws.users_file).load(), name)
-    targets = _preflight(ws, host, not no_apply)
-    _save_and_apply(ws, host, targets, remaining, f"Removed {name}", apply=not no_apply, verbose=verbose)
+    plan = _preflight(ws, host, apply=not no_apply, verbose=verbose)
+    _save_and_apply(plan, remaining, f"Removed {name}")
 
 
 @click.command(
@@ -216,16 +210,12 @@ def passwd(
     current = store.load()
     old = store.get(name)
     password = _read_password(True) if password_stdin else None
-    targets = _preflight(ws, host, not no_apply)
+    plan = _preflight(ws, host, apply=not no_apply, verbose=verbose)
     hashed = users.hash_password(password if password is not None else _read_password(False))
     _save_and_apply(
-        ws,
-        host,
-        targets,
+        plan,
         users.replaced(current, dataclasses.replace(old, hash=hashed)),
         f"Changed the password of {name}",
-        apply=not no_apply,
-        verbose=verbose,
     )
 
 
@@ -252,17 +242,8 @@ def token(*, name: str, host: str | None, no_apply: bool, verbose: int, inventor
     store = users.UsersFile(ws.users_file)
     current = store.load()
     user, new = users.with_new_token(store.get(name))
-    targets = _preflight(ws, host, not no_apply)
-    _save_and_apply(
-        ws,
-        host,
-        targets,
-        users.replaced(current, user),
-        f"Made a new read token for {name}",
-        apply=not no_apply,
-        verbose=verbose,
-        token=new,
-    )
+    plan = _preflight(ws, host, apply=not no_apply, verbose=verbose)
+    _save_and_apply(plan, users.replaced(current, user), f"Made a new read token for {name}", token=new)
 
 
 @click.command(
