@@ -20,7 +20,7 @@ test: venv prereqs lint  ## Everything CI runs: lint, unit tests, molecule scena
 check: venv lint unit  ## The fast loop: lint and unit tests only.
 
 demo: venv prereqs  ## A sandbox VPS provisioned for real, a user added, the tutorial run against it.
-	$(BIN)/python -m pyhost.demo
+	$(BIN)/python -m pyhost.dev.demo
 
 venv: $(STAMP)
 
@@ -37,7 +37,7 @@ prereqs:  ## A Docker engine, headless Chromium, restic, the test images and the
 	@# restic on this machine: the backup role's scripts and its S3 repository are tested here too.
 	@command -v restic >/dev/null || { apt-get update -qq \
 	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends restic >/dev/null; }
-	$(BIN)/python -m pyhost.testbed --log-dir $(ARTIFACTS)
+	$(BIN)/python -m pyhost.sandbox.testbed --log-dir $(ARTIFACTS)
 
 lint: venv $(ACTIONLINT)
 	$(BIN)/yamllint --strict .

@@ -1,4 +1,4 @@
-"""What the pages for people (pyhost.browse) add to the page generator's work per upload, measured locally.
+"""What the pages for people (pyhost.index.browse) add to the page generator's work per upload, measured here.
 
     .venv/bin/python bench/run.py --pages [--repeat 7]
 
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from container import make_wheels
-from pyhost import indexgen
+from pyhost.index import indexgen
 
 BENCH = Path(__file__).resolve().parent
 DESCRIPTION = (

@@ -44,7 +44,8 @@ from typing import Any
 from rich.console import Console
 
 import pages
-from pyhost import images, sandbox, users
+from pyhost.sandbox import images, sandbox
+from pyhost.workspace import users
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent

@@ -4,9 +4,10 @@
 
 Writes a realistic mix of requests (what pip, uv and Poetry send while installing: project pages, PEP 658
 metadata, downloads, 304s, HEADs, 401s, uploads) spread over 30 days and 200 users and 50 projects, split like
-logrotate leaves it (the current log, NAME.1, and the rest in NAME.2.gz), then times src/pyhost/stats.py run
-as it runs on a server (`python stats.py --log ... --indexgen ...`, a fresh process, --by version) and prints
-the median of --repeat runs. The logs live in a temporary directory and are removed at the end.
+logrotate leaves it (the current log, NAME.1, and the rest in NAME.2.gz), then times
+src/pyhost/server/stats.py run as it runs on a server (`python stats.py --log ... --indexgen ...`, a fresh
+process, --by version) and prints the median of --repeat runs. The logs live in a temporary directory and
+are removed at the end.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-STATS = REPO / "src/pyhost/stats.py"
-INDEXGEN = REPO / "src/pyhost/indexgen.py"
+STATS = REPO / "src/pyhost/server/stats.py"
+INDEXGEN = REPO / "src/pyhost/index/indexgen.py"
 START = 1764547200.0  # 2025-12-01T00:00:00Z
 DAYS = 30
 # (share of requests, method, path kind, status)

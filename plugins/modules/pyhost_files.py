@@ -1,1 +1,1 @@
-../../src/pyhost/files_module.py
+../../src/pyhost/ansible/files_module.py

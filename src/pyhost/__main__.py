@@ -1,5 +1,5 @@
 """Allow `python -m pyhost`."""
 
-from pyhost.cli import main
+from pyhost.cli.main import main
 
 main()

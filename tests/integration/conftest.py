@@ -8,8 +8,8 @@ from contextlib import AbstractContextManager as ContextManager
 
 import pytest
 
-from pyhost import testbed as testbed_module
 from pyhost.errors import PyhostError
+from pyhost.sandbox import testbed as testbed_module
 
 
 @pytest.fixture(scope="session")

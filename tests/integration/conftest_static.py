@@ -223,7 +223,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """`pyhost static ARGS` in a subprocess, the way a user's shell runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "pyhost.static_cli", *args],
+        [sys.executable, "-m", "pyhost.cli.static", *args],
         env=env if env is not None else clean_env(**AWS_TEST_ENV),
         capture_output=True,
         text=True,

@@ -16,10 +16,10 @@ from contextlib import AbstractContextManager as ContextManager
 
 import pytest
 
-from pyhost import docker, images
-from pyhost import testbed as testbed_module
 from pyhost.errors import PyhostError
-from pyhost.testbed import Testbed
+from pyhost.sandbox import docker, images
+from pyhost.sandbox import testbed as testbed_module
+from pyhost.sandbox.testbed import Testbed
 
 from . import molecule
 

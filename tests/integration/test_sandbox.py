@@ -24,9 +24,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pyhost import docker, users
-from pyhost.testbed import Testbed
-from pyhost.tutorial import Index, Tutorial
+from pyhost.dev.tutorial import Index, Tutorial
+from pyhost.sandbox import docker
+from pyhost.sandbox.testbed import Testbed
+from pyhost.workspace import users
 from tests.integration import conftest_static as helpers
 from tests.integration.test_static_route import build_releases
 

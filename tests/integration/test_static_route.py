@@ -124,7 +124,7 @@ def test_concurrent_publishes_of_different_packages_all_end_up_listed(tmp_path: 
             base_url, _ = servers.enter_context(helpers.http_server(tmp_path))
             target = ["--target", root.as_uri()]
             index = f"{base_url}/www/simple/"
-        command = [sys.executable, "-m", "pyhost.static_cli", "publish"]
+        command = [sys.executable, "-m", "pyhost.cli.static", "publish"]
         env = helpers.clean_env(**helpers.AWS_TEST_ENV)
         racers = [
             subprocess.Popen([*command, str(wheel), *target], env=env, stdout=subprocess.PIPE, text=True)

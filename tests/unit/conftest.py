@@ -27,8 +27,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from pyhost import content
-from pyhost.cli import main
-from pyhost.workspace import scaffold
+from pyhost.cli.main import main
+from pyhost.workspace.inventory import scaffold
 
 LOCAL_HOST_VARS = {
     "ansible_connection": "local",

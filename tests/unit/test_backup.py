@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from pyhost import backup, content, status
+from pyhost import content
+from pyhost.server import backup, status
 
 NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)
 SNAPSHOTS = [

@@ -12,7 +12,7 @@ import pytest
 from click.testing import Result
 from rich.console import Console
 
-from pyhost import bans, status
+from pyhost.server import bans, status
 
 from .test_cli_status import healthy_facts
 

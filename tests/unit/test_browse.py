@@ -1,4 +1,4 @@
-"""The pages for people (pyhost.browse): escaping, sanitizing, version order, yank marks, updates."""
+"""The pages for people (pyhost.index.browse): escaping, sanitizing, version order, yank marks, updates."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from pyhost import browse, indexgen
+from pyhost.index import browse, indexgen
 from tests.integration import conftest_static as helpers
 
 XSS_MARKDOWN = """\

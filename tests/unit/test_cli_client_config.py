@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from pyhost import sandbox
-from pyhost.users import User, UsersFile, hash_password
+from pyhost.sandbox import sandbox
+from pyhost.workspace.users import User, UsersFile, hash_password
 
 from .conftest import snapshot
 
@@ -33,6 +33,11 @@ def with_users(invoke: Callable[..., Result], workspace: Path) -> Path:
         )
         assert result.exit_code == 0
     return workspace
+
+
+def config(invoke: Callable[..., Result], workspace: Path, user: str, *options: str) -> Result:
+    """`pyhost client-config --host theviji --user USER OPTIONS`."""
+    return invoke("client-config", "--host", "theviji", "--user", user, *options, "-i", str(workspace))
 
 
 def section(output: str, title: str) -> str:
@@ -109,32 +114,10 @@ def test_ask_password_prints_it_only_when_it_matches(
     invoke: Callable[..., Result], with_users: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(getpass, "getpass", lambda prompt="": "pw")
-    out = invoke(
-        "client-config",
-        "--host",
-        "theviji",
-        "--user",
-        "alice",
-        "--tool",
-        "pip",
-        "--ask-password",
-        "-i",
-        str(with_users),
-    ).stdout
+    out = config(invoke, with_users, "alice", "--tool", "pip", "--ask-password").stdout
     # The password goes where it is sent: publishing. Installing keeps the token's placeholder.
     assert "index-url = https://alice:<READ-TOKEN>@pypi.example.com/simple/" in out
-    twine = invoke(
-        "client-config",
-        "--host",
-        "theviji",
-        "--user",
-        "alice",
-        "--tool",
-        "twine",
-        "--ask-password",
-        "-i",
-        str(with_users),
-    ).stdout
+    twine = config(invoke, with_users, "alice", "--tool", "twine", "--ask-password").stdout
     assert "password = pw" in twine
     monkeypatch.setattr(getpass, "getpass", lambda prompt="": "wrong-guess")
     result = invoke(
@@ -147,7 +130,7 @@ def test_ask_password_prints_it_only_when_it_matches(
 
 def test_sandbox_host_gets_the_ca_file(invoke: Callable[..., Result], with_users: Path) -> None:
     prepared = sandbox.Prepared(host_image="img", pebble_image="pebble", mirrors=None)
-    (with_users / "sandbox.yml").write_text(sandbox.inventory_text(sandbox.host_vars(prepared)))
+    (with_users / "sandbox.yml").write_text(sandbox.inventory_text(sandbox.host_vars(prepared, "172.30.0.3")))
     (with_users / ".sandbox").mkdir()
     ca = with_users / ".sandbox" / "ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
@@ -162,6 +145,21 @@ def test_sandbox_host_gets_the_ca_file(invoke: Callable[..., Result], with_users
     assert snapshot(with_users) == before
 
 
+def test_any_host_gets_the_ca_file_its_inventory_names(
+    invoke: Callable[..., Result], with_users: Path
+) -> None:
+    """pyhost_ca_file is an ordinary host variable (the sandbox sets it, so may anyone): relative to the
+    workspace, and left out when the file is not there."""
+    with (with_users / "host_vars" / "theviji.yml").open("a") as handle:
+        handle.write("pyhost_ca_file: certs/our-ca.pem\n")
+    args = ("client-config", "--host", "theviji", "--user", "alice", "--tool", "pip", "-i", str(with_users))
+    assert "cert =" not in invoke(*args).stdout
+    ca = with_users / "certs" / "our-ca.pem"
+    ca.parent.mkdir()
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert f"cert = {ca}" in invoke(*args).stdout
+
+
 def test_user_without_a_token_installs_with_the_password(
     invoke: Callable[..., Result], workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -173,16 +171,5 @@ def test_user_without_a_token_installs_with_the_password(
     assert "https://carol:<PASSWORD>@pypi.example.com/simple/" in out
     assert "poetry config http-basic.theviji carol '<PASSWORD>'" in out
     monkeypatch.setattr(getpass, "getpass", lambda prompt="": "pw")
-    out = invoke(
-        "client-config",
-        "--host",
-        "theviji",
-        "--user",
-        "carol",
-        "--tool",
-        "pip",
-        "--ask-password",
-        "-i",
-        str(workspace),
-    ).stdout
+    out = config(invoke, workspace, "carol", "--tool", "pip", "--ask-password").stdout
     assert "index-url = https://carol:pw@pypi.example.com/simple/" in out

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from pyhost.workspace import Workspace
+from pyhost.workspace.inventory import Workspace
 
 from .conftest import snapshot
 

@@ -11,8 +11,9 @@ import pytest
 from click.testing import Result
 from rich.console import Console
 
-from pyhost import content, runner
-from pyhost.workspace import Workspace
+from pyhost import content
+from pyhost.ansible import runner
+from pyhost.workspace.inventory import Workspace
 
 from .conftest import FakeContent
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from pyhost import mirrors, sandbox
+from pyhost.sandbox import mirrors, sandbox
 
 from .conftest import snapshot
 from .test_workspace import ansible_host_vars
@@ -114,7 +114,7 @@ def test_provision_of_a_stopped_sandbox_says_how_to_start_it(
 ) -> None:
     fake_docker("empty")
     prepared = sandbox.Prepared(host_image="img", pebble_image="pebble", mirrors=None)
-    (workspace / "sandbox.yml").write_text(sandbox.inventory_text(sandbox.host_vars(prepared)))
+    (workspace / "sandbox.yml").write_text(sandbox.inventory_text(sandbox.host_vars(prepared, "172.30.0.3")))
     for command in (("provision", "--host", "sandbox"), ("status", "--host", "sandbox")):
         result = invoke(*command, "-i", str(workspace))
         assert result.exit_code == 1
@@ -131,7 +131,7 @@ def test_sandbox_inventory_is_what_ansible_reads(tmp_path: Path) -> None:
         root=tmp_path, pyenv_git=tmp_path / "pyenv.git", pyenv_ref="f" * 40, cpython=tmp_path
     )
     prepared = sandbox.Prepared(host_image="img", pebble_image="pebble", mirrors=found)
-    (ws / "sandbox.yml").write_text(sandbox.inventory_text(sandbox.host_vars(prepared)))
+    (ws / "sandbox.yml").write_text(sandbox.inventory_text(sandbox.host_vars(prepared, "172.30.0.3")))
     values = ansible_host_vars(ws, "sandbox")
     assert values["ansible_connection"] == "community.docker.docker"
     assert values["ansible_host"] == "pyhost-sandbox-host"
@@ -144,10 +144,16 @@ def test_sandbox_inventory_is_what_ansible_reads(tmp_path: Path) -> None:
     assert values["pyenv_git_url"] == "file:///srv/pyhost-mirrors/pyenv.git"
     assert values["pyenv_git_ref"] == "f" * 40
     assert values["pyenv_python_build_mirror_url"] == "file:///srv/pyhost-mirrors/cpython"
+    # What pyhost's own commands read, like any host's variables: no sandbox branches in status or
+    # client-config.
+    assert values["pyhost_https_address"] == "172.30.0.3"
+    assert values["pyhost_ca_file"] == ".sandbox/ca.pem"
 
 
 def test_online_sandbox_has_no_mirror_settings() -> None:
-    values = sandbox.host_vars(sandbox.Prepared(host_image="img", pebble_image="pebble", mirrors=None))
+    values = sandbox.host_vars(
+        sandbox.Prepared(host_image="img", pebble_image="pebble", mirrors=None), "172.30.0.3"
+    )
     assert not any(key.startswith("pyenv_") for key in values)
 
 

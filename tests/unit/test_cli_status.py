@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from pyhost import content, status
+from pyhost import content
+from pyhost.server import status
+from pyhost.workspace.inventory import Workspace
 
 from .conftest import TLSServer
 
@@ -216,6 +218,30 @@ def test_status_healthy_exits_zero(
     )
     assert any(line.split()[:4] == ["packages", "ok", "3", "files,"] for line in lines)
     assert any(line.split()[:3] == ["app", "ok", "/health"] for line in lines)
+
+
+def test_endpoint_comes_from_the_inventory_like_any_host_variable(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyhost_https_address and pyhost_ca_file (what the sandbox writes) replace DNS and the system's CAs;
+    --ca-file still wins; without them the domain is resolved."""
+    resolved: list[tuple[str, str | None]] = []
+
+    def resolve(domain: str, ca_file: str | None = None) -> status.Endpoint:
+        resolved.append((domain, ca_file))
+        return status.Endpoint(domain, "192.0.2.1")
+
+    monkeypatch.setattr(status, "resolve_endpoint", resolve)
+    ws = Workspace(workspace)
+    assert status.host_endpoint(ws, "theviji") == status.Endpoint("pypi.example.com", "192.0.2.1")
+    assert resolved == [("pypi.example.com", None)]
+    (workspace / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    with (workspace / "host_vars" / "theviji.yml").open("a") as handle:
+        handle.write("pyhost_https_address: 172.30.0.3\npyhost_ca_file: ca.pem\n")
+    ca = str((workspace / "ca.pem").resolve())
+    assert status.host_endpoint(ws, "theviji") == status.Endpoint("pypi.example.com", "172.30.0.3", 443, ca)
+    assert status.host_endpoint(ws, "theviji", "/other/ca.pem").ca_file == "/other/ca.pem"
+    assert len(resolved) == 1
 
 
 def test_status_of_unreachable_host(invoke: Callable[..., Result], unreachable_workspace: Path) -> None:

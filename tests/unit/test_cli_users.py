@@ -13,7 +13,7 @@ import pexpect
 import pytest
 from click.testing import Result
 
-from pyhost.users import UsersFile, verify_password, verify_token
+from pyhost.workspace.users import UsersFile, verify_password, verify_token
 
 from .conftest import FakeContent, snapshot
 
@@ -53,27 +53,26 @@ def test_add_user_default_role_is_reader(invoke: Callable[..., Result], workspac
     assert users_of(workspace).get("bob").role == "reader"
 
 
+@pytest.mark.parametrize("target", [(), ("--host", "theviji")], ids=["every server", "one host"])
 def test_add_user_applies_only_the_users_playbook(
-    invoke: Callable[..., Result], workspace: Path, fake_playbooks: FakeContent
+    invoke: Callable[..., Result], workspace: Path, fake_playbooks: FakeContent, target: tuple[str, ...]
 ) -> None:
     result = invoke(
-        "add-user", "alice", "--role", "publisher", "--password-stdin", "-i", str(workspace), input="pw\n"
+        "add-user",
+        "alice",
+        "--role",
+        "publisher",
+        *target,
+        "--password-stdin",
+        "-i",
+        str(workspace),
+        input="pw\n",
     )
     assert result.exit_code == 0, result.output
     assert "Applied to theviji." in result.stdout
     seen = json.loads(fake_playbooks.read("users-theviji.json"))
     assert seen == [user.as_dict() for user in users_of(workspace).load()]
     assert not fake_playbooks.exists("common.txt")  # site.yml did not run
-
-
-def test_add_user_to_one_host(
-    invoke: Callable[..., Result], workspace: Path, fake_playbooks: FakeContent
-) -> None:
-    result = invoke(
-        "add-user", "alice", "--host", "theviji", "--password-stdin", "-i", str(workspace), input="pw\n"
-    )
-    assert result.exit_code == 0, result.output
-    assert fake_playbooks.exists("users-theviji.json")
 
 
 def test_unreachable_host_writes_nothing(

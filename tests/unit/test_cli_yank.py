@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from pyhost.static_host import HostTarget
-from pyhost.workspace import Workspace
+from pyhost.index.host_target import HostTarget
+from pyhost.workspace.inventory import Workspace
 
 
 def test_unknown_host_names_the_valid_ones(invoke: Callable[..., Result], workspace: Path) -> None:

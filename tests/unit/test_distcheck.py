@@ -1,4 +1,4 @@
-"""pyhost.distcheck: the file names and metadata an index accepts, and the stored files a new one aliases."""
+"""pyhost.index.distcheck: the names and metadata an index accepts, and the stored files a new one aliases."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pyhost import distcheck
+from pyhost.index import distcheck
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,9 @@ import pytest
 import yaml
 from ansible.module_utils.testing import patch_module_args
 
-from pyhost import content, files_module, runner
-from pyhost.workspace import Workspace
+from pyhost import content
+from pyhost.ansible import files_module, runner
+from pyhost.workspace.inventory import Workspace
 
 ROLES = Path(__file__).resolve().parents[2] / "roles"
 OWNER = pwd.getpwuid(os.getuid()).pw_name

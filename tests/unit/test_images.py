@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pyhost import images
 from pyhost.errors import PyhostError
+from pyhost.sandbox import images
 
 
 @pytest.fixture(autouse=True)

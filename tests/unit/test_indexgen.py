@@ -1,4 +1,4 @@
-"""pyhost.indexgen: filename parsing, metadata extraction, page rendering and directory regeneration."""
+"""pyhost.index.indexgen: filename parsing, metadata extraction, page rendering and directory regeneration."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pyhost import indexgen
+from pyhost.index import indexgen
 from tests.integration import conftest_static as helpers
 from tests.unit import hostile
 

@@ -1,4 +1,4 @@
-"""pyhost.indexgen: upload times (PEP 700), yanks (PEP 592) and their records, and PEP 440 version order."""
+"""pyhost.index.indexgen: upload times (PEP 700), yanks (PEP 592), their records and PEP 440 version order."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from pyhost import indexgen
+from pyhost.index import indexgen
 from tests.integration import conftest_static as helpers
 from tests.unit.test_indexgen import INDEXGEN, Anchors, sample
 

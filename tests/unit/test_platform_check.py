@@ -10,8 +10,9 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
-from pyhost import content, runner
-from pyhost.workspace import INDEX_GROUP, Workspace
+from pyhost import content
+from pyhost.ansible import runner
+from pyhost.workspace.inventory import INDEX_GROUP, Workspace
 
 SUPPORTED_LINE = "pyhost runs on Debian 12, Debian 13, Ubuntu 22.04 and Ubuntu 24.04."
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from pyhost import indexgen
+from pyhost.index import indexgen
 from tests.integration import conftest_static as helpers
 from tests.unit import hostile
 from tests.unit.scripts import load_script

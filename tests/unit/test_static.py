@@ -1,4 +1,4 @@
-"""pyhost.static and pyhost.static_cli: targets, merging, refusing replacements, races and error lines.
+"""pyhost.index.targets and pyhost.cli.static: targets, merging, refusing replacements, races and error lines.
 
 S3 runs in-process here (moto's mock_aws); tests/integration/test_static_route.py uses a real moto server.
 """
@@ -20,10 +20,11 @@ import pytest
 from click.testing import CliRunner, Result
 from moto import mock_aws
 
-from pyhost import indexgen, static
+from pyhost.cli.static import static as static_group
 from pyhost.errors import PyhostError
-from pyhost.static import FileTarget, S3Target
-from pyhost.static_cli import static as static_group
+from pyhost.index import indexgen
+from pyhost.index import targets as static
+from pyhost.index.targets import FileTarget, S3Target
 from tests.integration import conftest_static as helpers
 from tests.unit.test_browse import XSS_MARKDOWN, wheel_with_metadata
 

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from pyhost import indexgen, runner
+from pyhost.ansible.results import RunResult
 from pyhost.errors import PyhostError
-from pyhost.static import load_distributions
-from pyhost.static_host import PUBLISHED_DATA, HostTarget
-from pyhost.workspace import Workspace
+from pyhost.index import indexgen
+from pyhost.index.host_target import PUBLISHED_DATA, HostTarget
+from pyhost.index.targets import load_distributions
+from pyhost.workspace.inventory import Workspace
 from tests.integration.conftest_static import build_sdist, build_wheel
 
 from .conftest import LOCAL_HOST_VARS, make_workspace
@@ -112,9 +113,9 @@ def test_a_symlinked_dist_is_published_as_its_file(tmp_path: Path) -> None:
 class SkippingServer(HostTarget):
     """A HostTarget whose server's generator placed nothing (as with a file it cannot read) and said so."""
 
-    def _run(self, playbook: str, title: str, extravars: object = None, action: str = "") -> runner.RunResult:
+    def _run(self, playbook: str, title: str, extravars: object = None, action: str = "") -> RunResult:
         report = {"added": [], "unchanged": [], "skipped": {}}
-        return runner.RunResult(rc=0, status="successful", data={PUBLISHED_DATA: {self.host: report}})
+        return RunResult(rc=0, status="successful", data={PUBLISHED_DATA: {self.host: report}})
 
 
 def test_a_given_file_that_was_not_placed_fails_the_publish(tmp_path: Path) -> None:

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from pyhost import content, indexgen, stats
+from pyhost import content
+from pyhost.index import indexgen
+from pyhost.server import stats
 
 from .conftest import make_workspace
 

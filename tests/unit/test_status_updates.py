@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from pyhost import status
+from pyhost.server import status
 
 from .test_cli_status import healthy_facts
 

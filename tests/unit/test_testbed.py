@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pyhost import docker, images, mirrors
-from pyhost.testbed import Testbed
+from pyhost.sandbox import docker, images, mirrors
+from pyhost.sandbox.testbed import Testbed
 
 
 def _fake_docker(bindir: Path, *, answers: bool) -> None:
@@ -23,7 +23,7 @@ def _fake_docker(bindir: Path, *, answers: bool) -> None:
 
 def _run_testbed(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pyhost.testbed"],
+        [sys.executable, "-m", "pyhost.sandbox.testbed"],
         env={
             "PATH": env.pop("PATH"),
             "HOME": str(tmp_path),

@@ -14,8 +14,8 @@ import bcrypt
 import pytest
 import yaml
 
-from pyhost import users
 from pyhost.errors import PyhostError
+from pyhost.workspace import users
 
 
 @pytest.mark.parametrize("name", ["a", "pyjitsejan", "ci-bot", "j.doe_2", "0day", "a" * 32])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pyhost.errors import PyhostError
-from pyhost.workspace import Workspace, default_dir, scaffold, scaffold_empty, set_top_level_key
+from pyhost.workspace.inventory import Workspace, default_dir, scaffold, scaffold_empty, set_top_level_key
 
 from .conftest import make_workspace, snapshot
 

@@ -1,1 +1,1 @@
-../../../../src/pyhost/browse.py
+../../../../src/pyhost/index/browse.py

@@ -1,1 +1,1 @@
-../../../../src/pyhost/distcheck.py
+../../../../src/pyhost/index/distcheck.py

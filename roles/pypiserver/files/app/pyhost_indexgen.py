@@ -1,1 +1,1 @@
-../../../../src/pyhost/indexgen.py
+../../../../src/pyhost/index/indexgen.py

@@ -13,9 +13,10 @@ from typing import Any
 
 from rich.console import Console
 
-from pyhost import content, runner
+from pyhost import content
+from pyhost.ansible import runner
 from pyhost.errors import PyhostError
-from pyhost.workspace import Workspace
+from pyhost.workspace.inventory import Workspace
 
 ARTIFACT_KEY = "pyhost_unban"
 

@@ -285,7 +285,7 @@ def load_parser(indexgen_path: str | None) -> Parser:
     """indexgen's parse_filename: from the file at INDEXGEN_PATH (on a server), else pyhost's own module."""
     module: ModuleType
     if indexgen_path is None:
-        from pyhost import indexgen  # noqa: PLC0415 - only when run from an installed pyhost
+        from pyhost.index import indexgen  # noqa: PLC0415 - only when run from an installed pyhost
 
         module = indexgen
     else:

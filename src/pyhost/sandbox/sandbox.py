@@ -21,11 +21,11 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from pyhost import docker, images, mirrors
+from pyhost.ansible.runner import HostUnreachable
 from pyhost.errors import PyhostError
-from pyhost.runner import HostUnreachable
-from pyhost.testbed import default_python_versions
-from pyhost.workspace import INDEX_GROUP, Workspace, default_dir, scaffold_empty
+from pyhost.sandbox import docker, images, mirrors
+from pyhost.sandbox.testbed import default_python_versions
+from pyhost.workspace.inventory import INDEX_GROUP, SANDBOX_STATE_DIR, Workspace, default_dir, scaffold_empty
 
 # PYHOST_SANDBOX_NAME gives a sandbox of its own (the tests use one, so that `make test` never touches the
 # sandbox a user keeps running); its containers, network, domain and /etc/hosts line all carry the name.
@@ -40,6 +40,8 @@ ACME_EMAIL = "admin@pyhost.test"
 MIRROR_MOUNT = "/srv/pyhost-mirrors"
 ACME_CA_IN_HOST = "/usr/local/share/pyhost/acme-ca.pem"
 PEBBLE_LISTENER_CA = "/etc/pebble/ca.pem"
+# pebble's root CA, in the workspace (the sandbox host's pyhost_ca_file).
+CA_FILE = f"{SANDBOX_STATE_DIR}/ca.pem"
 PEBBLE_ROOT_PORT = 15000
 HOST_EXTRA_CAS = Path("/usr/local/share/ca-certificates")
 HOSTS_FILE = Path("/etc/hosts")
@@ -240,7 +242,9 @@ def fetch_pebble_root(address: str, listener_ca: Path, timeout: float = PEBBLE_T
 # Workspace registration -------------------------------------------------------------------------------
 
 
-def host_vars(prepared: Prepared) -> dict[str, Any]:
+def host_vars(prepared: Prepared, address: str) -> dict[str, Any]:
+    """The sandbox host's inventory: how Ansible reaches it, the roles' local settings, and for pyhost's own
+    commands (status, client-config) its HTTPS address on docker's network and the CA that signs it."""
     values: dict[str, Any] = {
         "ansible_connection": "community.docker.docker",
         "ansible_host": HOST_CONTAINER,
@@ -253,6 +257,8 @@ def host_vars(prepared: Prepared) -> dict[str, Any]:
         # Only this machine reaches the sandbox, over docker's private networks: tests and demos that try
         # wrong passwords or hit the rate limit must not be banned by fail2ban.
         "pyhost_trusted_networks": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
+        "pyhost_https_address": address,
+        "pyhost_ca_file": CA_FILE,
     }
     if prepared.mirrors:
         values |= {
@@ -373,10 +379,9 @@ def up(
             root = fetch_pebble_root(pebble_ip, listener)
 
     workspace = _workspace_for_sandbox(path)
-    workspace.sandbox_inventory.write_text(inventory_text(host_vars(prepared)))
+    workspace.sandbox_inventory.write_text(inventory_text(host_vars(prepared, host_ip)))
     workspace.sandbox_state_dir.mkdir(exist_ok=True)
-    ca_file = workspace.sandbox_state_dir / "ca.pem"
-    ca_file.write_text(root)
+    (workspace.path / CA_FILE).write_text(root)
     if not update_hosts_file(host_ip):
         console.print(
             f"[yellow]{DOMAIN} does not resolve here yet: add this line to {HOSTS_FILE} (as root):[/]\n"
@@ -402,12 +407,12 @@ def down(inventory: str | None) -> list[str]:
         else:
             removed.append(f"nothing from {HOSTS_FILE}: remove the line ending in '{HOSTS_MARK}' by hand")
     path = default_dir(inventory)
-    for leftover in (path / "sandbox.yml", path / ".sandbox" / "ca.pem"):
+    for leftover in (path / "sandbox.yml", path / CA_FILE):
         if leftover.is_file():
             leftover.unlink()
             removed.append(str(leftover))
-    if (path / ".sandbox").is_dir() and not any((path / ".sandbox").iterdir()):
-        (path / ".sandbox").rmdir()
+    if (path / SANDBOX_STATE_DIR).is_dir() and not any((path / SANDBOX_STATE_DIR).iterdir()):
+        (path / SANDBOX_STATE_DIR).rmdir()
     return removed
 
 
@@ -418,7 +423,7 @@ def status(inventory: str | None) -> dict[str, Any]:
     pebble_running = docker.container_running(PEBBLE_CONTAINER)
     exists = docker.container_exists(HOST_CONTAINER) or docker.container_exists(PEBBLE_CONTAINER)
     address = container_ip(HOST_CONTAINER)
-    ca_file = path / ".sandbox" / "ca.pem"
+    ca_file = path / CA_FILE
     registered = (path / "sandbox.yml").is_file()
     hosts_entry = (
         HOSTS_FILE.exists() and bool(address) and hosts_line(address or "") in HOSTS_FILE.read_text()

@@ -22,7 +22,7 @@ import yaml
 
 from pyhost import content
 from pyhost.errors import PyhostError
-from pyhost.users import UsersFile
+from pyhost.workspace.users import UsersFile
 
 ENV_VAR = "PYHOST_INVENTORY"
 DEFAULT_DIR = "inventory"
@@ -192,6 +192,19 @@ class Workspace:
                 f"host {name!r} has no pyhost_domain: set it in {self.path / 'host_vars' / name}.yml"
             )
         return domain
+
+    def ca_file(self, name: str) -> str | None:
+        """pyhost_ca_file: a CA to trust for the host's HTTPS (relative to the workspace), if it exists."""
+        value = self.host_vars(name).get("pyhost_ca_file")
+        if not value:
+            return None
+        path = self.path / str(value)
+        return str(path.resolve()) if path.is_file() else None
+
+    def https_address(self, name: str) -> str | None:
+        """pyhost_https_address: where this machine reaches the host's HTTPS, rather than the domain's."""
+        value = self.host_vars(name).get("pyhost_https_address")
+        return str(value) if value else None
 
     # Files the CLI owns -----------------------------------------------------------------------------
 

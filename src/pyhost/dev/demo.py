@@ -14,9 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-from pyhost import content, docker, users
+from pyhost import content
+from pyhost.dev.tutorial import Index, Tutorial
 from pyhost.errors import PyhostError
-from pyhost.tutorial import Index, Tutorial
+from pyhost.sandbox import docker
+from pyhost.workspace import users
 
 DEMO_USER = "demo"
 

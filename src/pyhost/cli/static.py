@@ -1,6 +1,6 @@
 """`pyhost static`: publish to, list, yank in and unyank in a static index in an S3 bucket or a directory.
 
-The main CLI adds this group with `main.add_command(static)`; `python -m pyhost.static_cli` runs it alone.
+The main CLI adds this group with `main.add_command(static)`; `python -m pyhost.cli.static` runs it alone.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 
 import click
 
-from pyhost import indexgen
 from pyhost.errors import PyhostError
-from pyhost.static import Target, load_distributions, parse_target
+from pyhost.index import indexgen
+from pyhost.index.targets import Target, load_distributions, parse_target
 
 TARGET_HELP = "Where the index lives: s3://BUCKET/PREFIX or file:///PATH."
 HOST_HELP = (
@@ -45,8 +45,8 @@ def _target(
             raise PyhostError("give either --target or --host, not both")
         if endpoint_url or public_url:
             raise PyhostError("--endpoint-url and --public-url apply to --target, not --host")
-        from pyhost.static_host import HostTarget  # noqa: PLC0415 - Ansible is only needed for --host
-        from pyhost.workspace import Workspace  # noqa: PLC0415
+        from pyhost.index.host_target import HostTarget  # noqa: PLC0415 - Ansible is only needed for --host
+        from pyhost.workspace.inventory import Workspace  # noqa: PLC0415
 
         return HostTarget(Workspace.open(inventory), host)
     if target is None:

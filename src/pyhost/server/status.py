@@ -17,9 +17,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from pyhost import backup, bans, content, runner
+from pyhost import content
+from pyhost.ansible import runner
 from pyhost.errors import PyhostError
-from pyhost.workspace import Workspace
+from pyhost.server import backup, bans
+from pyhost.workspace.inventory import Workspace
 
 # certbot renews 30 days before the end; fewer days left than this means renewal has been failing for weeks.
 CERT_MIN_DAYS = 14
@@ -96,6 +98,17 @@ def check_https(endpoint: Endpoint, timeout: float = HTTPS_TIMEOUT) -> dict[str,
     finally:
         conn.close()
     return report
+
+
+def host_endpoint(ws: Workspace, host: str, ca_file: str | None = None) -> Endpoint:
+    """Where this machine reaches HOST's index: the inventory's pyhost_https_address, else the domain's
+    address in DNS; trusting CA_FILE, else the inventory's pyhost_ca_file, else the system's CAs."""
+    domain = ws.domain(host)
+    ca_file = ca_file or ws.ca_file(host)
+    address = ws.https_address(host)
+    if address:
+        return Endpoint(domain, address, HTTPS_PORT, ca_file)
+    return resolve_endpoint(domain, ca_file)
 
 
 def resolve_endpoint(domain: str, ca_file: str | None = None) -> Endpoint:

@@ -1,7 +1,7 @@
 """What the sandbox and the tests need on this machine: a Docker engine, the images and the offline mirrors.
 
-`python -m pyhost.testbed` prepares all of it, for every platform the tests run on, and prints one line per
-item, or one clear error line.
+`python -m pyhost.sandbox.testbed` prepares all of it, for every platform the tests run on, and prints one
+line per item, or one clear error line.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import yaml
 
-from pyhost import docker, images, mirrors
 from pyhost.content import example_inventory
 from pyhost.errors import PyhostError
+from pyhost.sandbox import docker, images, mirrors
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def prepare(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pyhost.testbed", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m pyhost.sandbox.testbed", description=__doc__)
     parser.add_argument("--log-dir", type=Path, default=None, help="where to keep build logs")
     parser.add_argument(
         "--env", action="store_true", help="print KEY=VALUE lines for molecule (PYHOST_PLATFORM's) instead"

@@ -17,9 +17,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyhost import docker
 from pyhost.content import roles_dir
 from pyhost.errors import PyhostError
+from pyhost.sandbox import docker
 
 IMAGE_ENV = "PYHOST_TEST_IMAGE"
 PLATFORM_ENV = "PYHOST_PLATFORM"

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pyhost.clientconfig import PLACEHOLDER, TOKEN_PLACEHOLDER
 from pyhost.errors import PyhostError
+from pyhost.index.clientconfig import PLACEHOLDER, TOKEN_PLACEHOLDER
 
 TOOLS = ("poetry>=2,<3", "twine>=5", "uv>=0.4", "build>=1")
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")

@@ -17,10 +17,11 @@ from typing import Any
 
 from rich.console import Console
 
-from pyhost import content, runner
+from pyhost import content
+from pyhost.ansible import results, runner
 from pyhost.errors import PyhostError
-from pyhost.static import LocalDist, PublishReport, Target
-from pyhost.workspace import Workspace
+from pyhost.index.targets import LocalDist, PublishReport, Target
+from pyhost.workspace.inventory import Workspace
 
 # The set_stats keys of roles/pypiserver/tasks/publish.yml (playbooks/static-publish.yml), tasks/yank.yml
 # (playbooks/yank.yml) and playbooks/static-list.yml: a report or a list per host, keyed by host name.
@@ -63,7 +64,7 @@ class HostTarget(Target):
         title: str,
         extravars: dict[str, Any] | None = None,
         action: str = "publishing to",
-    ) -> runner.RunResult:
+    ) -> results.RunResult:
         # Nothing on this machine changes, so no ping first: an unreachable host fails the run, in one line.
         result = runner.run_playbook(
             self.workspace,

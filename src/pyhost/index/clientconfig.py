@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from pyhost.errors import PyhostError
-from pyhost.users import User
+from pyhost.workspace.users import User
 
 TOOLS = ("pip", "poetry", "uv", "twine")
 PLACEHOLDER = "<PASSWORD>"

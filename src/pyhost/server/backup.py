@@ -14,9 +14,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from pyhost import content, runner
+from pyhost import content
+from pyhost.ansible import results, runner
 from pyhost.errors import PyhostError
-from pyhost.workspace import Workspace
+from pyhost.workspace.inventory import Workspace
 
 HOUR = 3600
 MINUTE = 60
@@ -83,7 +84,7 @@ def _run(
     extravars: dict[str, Any] | None = None,
     verbose: int = 0,
     console: Console | None = None,
-) -> runner.RunResult:
+) -> results.RunResult:
     result = runner.run_playbook(
         workspace,
         content.playbook(playbook),

@@ -1,9 +1,9 @@
 """Publish distributions to a static simple index in a directory or an S3 bucket, and list what it holds.
 
-A target holds the same layout that `pyhost.indexgen` writes:
+A target holds the same layout that `pyhost.index.indexgen` writes:
     packages/<file>, packages/<file>.metadata    the distributions and their wheels' core metadata
     simple/index.html, simple/<project>/...      PEP 503 HTML and PEP 691 JSON pages
-    index.html, project/<project>/, static/      pages for people (pyhost.browse), with the target's index URL
+    index.html, project/<project>/, static/      pages for people (browse.py), with the target's index URL
 
 Publishing never replaces a file (same name and same bytes counts as already published) and regenerates the
 pages of the affected projects from what the target holds, so publishing one package never drops another.
@@ -59,8 +59,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyhost import browse, indexgen
 from pyhost.errors import PyhostError
+from pyhost.index import browse, indexgen
 
 PACKAGES = "packages"
 SIMPLE = "simple"
@@ -732,7 +732,7 @@ class S3Target(Target):
             + json.dumps(statement, separators=(", ", ": "))
         )
 
-    # The pages for people (pyhost.browse): project/<project>/ and the front page at the target's root, and
+    # The pages for people (browse.py): project/<project>/ and the front page at the target's root, and
     # the front page's lines of every project in one object, simple/.browse/summaries.json, so that a publish
     # reads one object instead of one per project. Each is a compare-and-swap, like the simple pages.
 

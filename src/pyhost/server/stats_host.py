@@ -14,9 +14,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from pyhost import content, indexgen, runner, stats
+from pyhost import content
+from pyhost.ansible import runner
 from pyhost.errors import PyhostError
-from pyhost.workspace import Workspace
+from pyhost.index import indexgen
+from pyhost.server import stats
+from pyhost.workspace.inventory import Workspace
 
 ARTIFACT_KEY = "pyhost_stats"
 SERVER_ERROR = "stats: error: "

@@ -946,7 +946,7 @@ def _for_people(step: str, *args: object) -> None:
 
 
 def _browse() -> ModuleType:
-    """The pages for people: pyhost.browse, or the file next to this one (pyhost_browse.py on the server)."""
+    """The pages for people: the browse module beside this one (pyhost_browse.py on the server)."""
     if __package__:
         return importlib.import_module(f"{__package__}.browse")
     loaded = sys.modules.get("pyhost_browse")
