@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shlex
 import subprocess
 import sys
 import urllib.request
@@ -18,6 +20,7 @@ import pytest
 
 from pyhost import indexgen
 from tests.integration import conftest_static as helpers
+from tests.unit import test_mirror_role as mirror_role
 
 pytestmark = pytest.mark.integration
 PREFIX = "mirror"
@@ -141,4 +144,43 @@ def test_an_unreachable_mirror_fails_with_one_line_and_no_secret(tmp_path: Path)
     assert done.returncode == 1
     assert done.stderr.splitlines() == [done.stderr.strip()]
     assert done.stderr.startswith("pyhost-mirror: error: cannot reach http://127.0.0.1:9"), done.stderr
+    assert SECRET not in done.stdout + done.stderr
+
+
+def test_the_code_the_role_installs_pushes_as_its_unit_runs_it(tmp_path: Path) -> None:
+    """The role's files (as tests/unit/test_mirror_role.py renders them), run with the unit's command line,
+    with the environment systemd reads from its credentials file."""
+    server = Server(tmp_path / "server")
+    server.upload("mirror-demo", "1.0")
+    with helpers.moto_s3() as endpoint:
+        settings = {
+            "mirror_packages_dir": str(server.packages),
+            "pyhost_mirror_target": f"s3://{helpers.BUCKET}/{PREFIX}",
+            "pyhost_mirror_endpoint_url": endpoint,
+            "pyhost_mirror_environment": {
+                k: v for k, v in helpers.AWS_TEST_ENV.items() if k.startswith("AWS_") and "FILE" not in k
+            },
+        }
+        (tmp_path / "role").mkdir()
+        assert mirror_role.render(tmp_path / "role", **settings).returncode == 0
+        unit = (tmp_path / "role/units/pyhost-mirror.service").read_text()
+        command = shlex.split(next(line for line in unit.splitlines() if line.startswith("ExecStart=")))
+        command[0] = command[0].removeprefix("ExecStart=")
+        command[command.index("--state") + 1] = str(tmp_path / "pushed.json")
+        env_file = (tmp_path / "role/etc/mirror.env").read_text()
+        environment = dict(
+            shlex.split(line)[0].split("=", 1) for line in env_file.splitlines() if line and line[0] != "#"
+        )
+        done = subprocess.run(
+            command,
+            env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), **environment},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "1 uploaded" in done.stdout
+        index = f"{endpoint}/{helpers.BUCKET}/{PREFIX}/simple/"
+        assert helpers.pip_install(index, tmp_path / "venv", "mirror-demo") == {"mirror-demo": "1.0"}
     assert SECRET not in done.stdout + done.stderr
