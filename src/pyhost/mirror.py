@@ -12,8 +12,10 @@ a root-only file: never from the command line, and no message here prints them.
 
 A push compares the server with the bucket's listing and with the records it pushed last time (kept in
 --state, so that an unchanged index costs one listing, not one request per file): new files go up with their
-records, changed records (a yank) replace the bucket's, files gone from the server are removed, and the pages
-of every project touched are regenerated.
+records, changed records (a yank) replace the bucket's, files it pushed that the server no longer holds are
+removed, and the pages of every project touched are regenerated. A server with no release pushes nothing,
+and a server that did not push a file (a new one, before or during its restore) never removes it: the bucket
+is what readers use until the server is back.
 """
 
 from __future__ import annotations
@@ -43,15 +45,23 @@ class Pushed:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
+class NothingToPush(Exception):
+    """The server holds no release; the message says so."""
+
+
 class MirrorTarget(static.S3Target):
     """The static route's S3 target, driven from a server's packages directory instead of local files."""
 
     def push(self, packages_dir: Path, pushed_records: dict[str, str]) -> Pushed:
         """Bring the bucket in step with `packages_dir`; `pushed_records` ({file: sha256 of its record} as
         pushed before) is updated in place."""
-        self._check_bucket()
         outcome = Pushed()
         found, outcome.skipped = indexgen.scan(packages_dir)
+        if not found:
+            # A server without a single release is waiting for its restore (or broken): its bucket is the
+            # copy that readers need meanwhile, so it stays as it is.
+            raise NothingToPush(f"{packages_dir} holds no release: the mirror is left as it is")
+        self._check_bucket()
         with self._errors("listing the mirror"):
             listing = self._list_packages()
         in_bucket = {name for names in listing.files.values() for name in names}
@@ -90,7 +100,9 @@ class MirrorTarget(static.S3Target):
                 outcome.records.append(name)
             pushed_records[name] = digest
             touched.add(indexgen.parse_filename(name)[0])
-        for name in sorted(in_bucket - set(here)):
+        # Only files this server pushed and has since deleted: a new server (no state yet, or one that is
+        # being restored file by file) never removes what it does not know.
+        for name in sorted((in_bucket - set(here)) & set(pushed_records)):
             with self._errors(f"removing {name}"):
                 self._remove(name)
             pushed_records.pop(name, None)
@@ -170,6 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             with contextlib.suppress(OSError):
                 write_state(args.state, state)
+    except NothingToPush as exc:
+        print(f"pyhost-mirror: nothing to push: {exc}")
+        return 0
     except PyhostError as exc:
         print(f"pyhost-mirror: error: {exc}", file=sys.stderr)
         return 1

@@ -184,3 +184,20 @@ def test_the_code_the_role_installs_pushes_as_its_unit_runs_it(tmp_path: Path) -
         index = f"{endpoint}/{helpers.BUCKET}/{PREFIX}/simple/"
         assert helpers.pip_install(index, tmp_path / "venv", "mirror-demo") == {"mirror-demo": "1.0"}
     assert SECRET not in done.stdout + done.stderr
+
+
+def test_a_new_server_leaves_the_mirror_to_readers_until_it_is_restored(tmp_path: Path) -> None:
+    old = Server(tmp_path / "old")
+    first = old.upload("mirror-demo", "1.0")
+    new = Server(tmp_path / "new")
+    with helpers.moto_s3() as endpoint:
+        assert push(old, endpoint, tmp_path / "old.json").returncode == 0
+        empty = push(new, endpoint, tmp_path / "new.json")
+        assert empty.returncode == 0, empty.stderr
+        assert "nothing to push" in empty.stdout
+        # Half restored: one file back, another new one uploaded; the old server's file stays listed.
+        second = new.upload("mirror-demo", "2.0")
+        partial = push(new, endpoint, tmp_path / "new.json")
+        assert "1 uploaded" in partial.stdout and "0 removed" in partial.stdout, partial.stderr
+        listed = [f["filename"] for f in bucket_page(endpoint, "mirror-demo")["files"]]
+    assert listed == [first, second]
