@@ -202,3 +202,34 @@ def test_the_backup_script_records_each_run(tmp_path: Path) -> None:
     last = dict(line.split("=", 1) for line in status.read_text().splitlines())
     assert last["last_result"] == "ok" and last["check_result"] == "ok"
     assert run(tmp_path, script, "bogus").returncode == 2
+
+
+@needs_restic
+def test_the_daily_retention_keeps_every_recent_snapshot(tmp_path: Path) -> None:
+    """After a bad `rm`, the day's earlier snapshots (each upload's) must survive the daily run, which would
+    otherwise keep only the day's last one (--keep-daily): --keep-within keeps a week of them."""
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    done = render(
+        tmp_path,
+        pyhost_backup_repository=str(tmp_path / "repo"),
+        backup_packages_dir=str(packages),
+        backup_config_dir=str(tmp_path / "config"),
+        backup_letsencrypt_dir=str(tmp_path / "letsencrypt"),
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+    restic, script = str(tmp_path / "sbin/pyhost-restic"), str(tmp_path / "sbin/pyhost-backup")
+    assert run(tmp_path, restic, "init").returncode == 0
+    for version in ("1.0", "2.0"):
+        (packages / f"demo-{version}.tar.gz").write_bytes(version.encode())
+        assert run(tmp_path, script, "snapshot").returncode == 0
+    (packages / "demo-1.0.tar.gz").unlink()  # the mistake
+    assert run(tmp_path, script, "daily").returncode == 0
+    snapshots = json.loads(run(tmp_path, restic, "snapshots", "--json").stdout)
+    assert len(snapshots) == 3
+
+
+def test_a_retention_that_is_no_duration_is_refused(tmp_path: Path) -> None:
+    done = render(tmp_path, pyhost_backup_repository="/srv/b", pyhost_backup_keep_within="7d; rm -rf /")
+    assert done.returncode != 0
+    assert "backup_keep_within must be a restic duration" in done.stdout, done.stdout[-2000:]
