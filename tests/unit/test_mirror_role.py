@@ -7,8 +7,6 @@ written code the way the unit does, against moto.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
 import sys
@@ -17,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pyhost import content
+from tests.unit.roleplay import assert_refused, run_play
 
 SECRET = "mirror/Secret+Key-0042"
 PLAY = """\
@@ -50,16 +48,9 @@ PLAY = """\
 
 def render(tmp_path: Path, **settings: Any) -> subprocess.CompletedProcess[str]:
     """Run the role's settings checks, then write its code, units and credentials under tmp_path."""
-    play = tmp_path / "play"
-    play.mkdir(exist_ok=True)
-    for name in ("templates", "files"):
-        (play / name).unlink(missing_ok=True)
-        (play / name).symlink_to(content.roles_dir() / "mirror" / name)
-    (play / "play.yml").write_text(PLAY)
     for name in ("etc", "units"):
         (tmp_path / name).mkdir(exist_ok=True)
     extra = {
-        "ansible_python_interpreter": sys.executable,
         "pyhost_mirror_target": "s3://team-packages/mirror",
         "pyhost_mirror_environment": {"AWS_ACCESS_KEY_ID": "AKIAMIRROR", "AWS_SECRET_ACCESS_KEY": SECRET},
         "mirror_python": sys.executable,
@@ -69,23 +60,7 @@ def render(tmp_path: Path, **settings: Any) -> subprocess.CompletedProcess[str]:
         "__mirror_unit_dir": str(tmp_path / "units"),
         **settings,
     }
-    (tmp_path / "extra.json").write_text(json.dumps(extra))
-    return subprocess.run(
-        [
-            str(Path(sys.executable).with_name("ansible-playbook")),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            f"@{tmp_path / 'extra.json'}",
-            str(play / "play.yml"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "ANSIBLE_ROLES_PATH": str(content.roles_dir()), "ANSIBLE_NOCOLOR": "1"},
-    )
+    return run_play(tmp_path, "mirror", PLAY, extra, links=("templates", "files"))
 
 
 @pytest.fixture(scope="module")
@@ -155,8 +130,4 @@ def test_the_units_pass_systemd_analyze_verify(
 def test_bad_settings_fail_before_anything_is_written(
     tmp_path: Path, settings: dict[str, Any], message: str
 ) -> None:
-    done = render(tmp_path, **settings)
-    assert done.returncode != 0
-    assert message in done.stdout, done.stdout[-2000:]
-    assert "a'b" not in done.stdout
-    assert not (tmp_path / "etc/mirror.env").exists()
+    assert_refused(render(tmp_path, **settings), message, "a'b", tmp_path / "etc/mirror.env")
