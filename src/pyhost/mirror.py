@@ -33,6 +33,8 @@ from pathlib import Path
 from pyhost import indexgen, static
 from pyhost.errors import PyhostError
 
+PUSH_ROUNDS = 5
+
 
 @dataclass
 class Pushed:
@@ -141,6 +143,33 @@ def _record_bytes(packages_dir: Path, name: str) -> bytes | None:
         return None
 
 
+def stamps(packages_dir: Path) -> tuple[int, ...]:
+    """The mtimes of `packages_dir` and its records' directory: an upload, a deletion and a record's write
+    each link, rename or remove a name there, which changes them."""
+    folders = (packages_dir, packages_dir / indexgen.RECORDS_DIR)
+    return tuple(folder.stat().st_mtime_ns if folder.is_dir() else -1 for folder in folders)
+
+
+def push_until_still(mirror: MirrorTarget, packages_dir: Path, state: dict[str, str]) -> Pushed:
+    """Push, and push again while changes landed during the push (at most PUSH_ROUNDS in all).
+
+    systemd starts the service once for changes made while it runs, so the push itself takes another round
+    for them; the outcome adds up every round's.
+    """
+    total = Pushed()
+    for _ in range(PUSH_ROUNDS):
+        before = stamps(packages_dir)
+        outcome = mirror.push(packages_dir, state)
+        total.uploaded += outcome.uploaded
+        total.records += outcome.records
+        total.removed += outcome.removed
+        total.projects = sorted(set(total.projects) | set(outcome.projects))
+        total.skipped = outcome.skipped
+        if stamps(packages_dir) == before:
+            break
+    return total
+
+
 def read_state(path: Path) -> dict[str, str]:
     """{file: sha256 of the record pushed}; {} when there is no state yet (every record is pushed again)."""
     try:
@@ -178,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         mirror = MirrorTarget(target.bucket, target.prefix, args.endpoint_url, args.public_url)
         state = read_state(args.state)
         try:
-            outcome = mirror.push(args.packages_dir, state)
+            outcome = push_until_still(mirror, args.packages_dir, state)
         finally:
             with contextlib.suppress(OSError):
                 write_state(args.state, state)

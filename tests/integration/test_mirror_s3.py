@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pyhost import indexgen
+from pyhost import indexgen, mirror
 from tests.integration import conftest_static as helpers
 from tests.unit import test_mirror_role as mirror_role
 
@@ -201,3 +201,29 @@ def test_a_new_server_leaves_the_mirror_to_readers_until_it_is_restored(tmp_path
         assert "1 uploaded" in partial.stdout and "0 removed" in partial.stdout, partial.stderr
         listed = [f["filename"] for f in bucket_page(endpoint, "mirror-demo")["files"]]
     assert listed == [first, second]
+
+
+class _Recorder:
+    """A stand-in for the bucket: counts pushes, and lands an upload during the first, as a burst does."""
+
+    def __init__(self, server: Server) -> None:
+        self.server, self.pushes = server, 0
+
+    def push(self, packages_dir: Path, state: dict[str, str]) -> mirror.Pushed:
+        self.pushes += 1
+        if self.pushes == 1:
+            self.server.upload("mirror-demo", "2.0")
+        return mirror.Pushed(uploaded=[f"round {self.pushes}"])
+
+
+def test_changes_during_a_push_get_another_round(tmp_path: Path) -> None:
+    server = Server(tmp_path / "server")
+    server.upload("mirror-demo", "1.0")
+    recorder = _Recorder(server)
+    outcome = mirror.push_until_still(recorder, server.packages, {})  # type: ignore[arg-type]
+    assert recorder.pushes == 2
+    assert outcome.uploaded == ["round 1", "round 2"]
+    quiet = _Recorder(server)
+    quiet.pushes = 1  # no upload this time
+    mirror.push_until_still(quiet, server.packages, {})  # type: ignore[arg-type]
+    assert quiet.pushes == 2
