@@ -8,16 +8,15 @@ against a repository in tmp_path with this machine's restic (Debian's package), 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pyhost import content
+from tests.unit.roleplay import assert_refused, run_play
 
 ROLE = content.roles_dir() / "backup"
 PASSWORD = "Sentinel-backup-pass-0042"
@@ -54,15 +53,9 @@ needs_restic = pytest.mark.skipif(shutil.which("restic") is None, reason="restic
 
 def render(tmp_path: Path, **settings: Any) -> subprocess.CompletedProcess[str]:
     """Run the role's settings checks, then write its secret files and scripts under tmp_path."""
-    play = tmp_path / "play"
-    play.mkdir(exist_ok=True)
-    (play / "templates").unlink(missing_ok=True)
-    (play / "templates").symlink_to(ROLE / "templates")
-    (play / "play.yml").write_text(PLAY)
     for name in ("etc", "state", "cache", "sbin"):
         (tmp_path / name).mkdir(exist_ok=True)
     extra = {
-        "ansible_python_interpreter": sys.executable,
         "pyhost_domain": "pypi.example.com",
         "pyhost_backup_password": PASSWORD,
         "__backup_etc_dir": str(tmp_path / "etc"),
@@ -72,22 +65,18 @@ def render(tmp_path: Path, **settings: Any) -> subprocess.CompletedProcess[str]:
         "__backup_script": str(tmp_path / "sbin/pyhost-backup"),
         **settings,
     }
-    (tmp_path / "extra.json").write_text(json.dumps(extra))
-    return subprocess.run(
-        [
-            str(Path(sys.executable).with_name("ansible-playbook")),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            f"@{tmp_path / 'extra.json'}",
-            str(play / "play.yml"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "ANSIBLE_ROLES_PATH": str(content.roles_dir()), "ANSIBLE_NOCOLOR": "1"},
+    return run_play(tmp_path, "backup", PLAY, extra)
+
+
+def render_local(tmp_path: Path, packages: Path, **settings: Any) -> subprocess.CompletedProcess[str]:
+    """`render` with a repository, packages, configuration and certificate directories under tmp_path."""
+    return render(
+        tmp_path,
+        pyhost_backup_repository=str(tmp_path / "repo"),
+        backup_packages_dir=str(packages),
+        backup_config_dir=str(tmp_path / "config"),
+        backup_letsencrypt_dir=str(tmp_path / "letsencrypt"),
+        **settings,
     )
 
 
@@ -148,11 +137,7 @@ def test_sftp_repository_gets_its_ssh_command(tmp_path: Path) -> None:
 def test_bad_settings_fail_before_anything_is_written(
     tmp_path: Path, settings: dict[str, Any], message: str
 ) -> None:
-    done = render(tmp_path, **settings)
-    assert done.returncode != 0
-    assert message in done.stdout, done.stdout[-2000:]
-    assert "a'b" not in done.stdout
-    assert not (tmp_path / "etc/restic.env").exists()
+    assert_refused(render(tmp_path, **settings), message, "a'b", tmp_path / "etc/restic.env")
 
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -163,14 +148,7 @@ def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_the_backup_script_records_each_run(tmp_path: Path) -> None:
     packages = tmp_path / "packages"
     (packages / ".pyhost-records").mkdir(parents=True)
-    done = render(
-        tmp_path,
-        pyhost_backup_repository=str(tmp_path / "repo"),
-        backup_packages_dir=str(packages),
-        backup_config_dir=str(tmp_path / "config"),
-        backup_letsencrypt_dir=str(tmp_path / "letsencrypt"),
-        backup_coalesce_seconds=1,
-    )
+    done = render_local(tmp_path, packages, backup_coalesce_seconds=1)
     assert done.returncode == 0, done.stdout[-2000:]
     restic, script = str(tmp_path / "sbin/pyhost-restic"), str(tmp_path / "sbin/pyhost-backup")
     status = tmp_path / "state/status"
@@ -202,3 +180,28 @@ def test_the_backup_script_records_each_run(tmp_path: Path) -> None:
     last = dict(line.split("=", 1) for line in status.read_text().splitlines())
     assert last["last_result"] == "ok" and last["check_result"] == "ok"
     assert run(tmp_path, script, "bogus").returncode == 2
+
+
+@needs_restic
+def test_the_daily_retention_keeps_every_recent_snapshot(tmp_path: Path) -> None:
+    """After a bad `rm`, the day's earlier snapshots (each upload's) must survive the daily run, which would
+    otherwise keep only the day's last one (--keep-daily): --keep-within keeps a week of them."""
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    done = render_local(tmp_path, packages)
+    assert done.returncode == 0, done.stdout[-2000:]
+    restic, script = str(tmp_path / "sbin/pyhost-restic"), str(tmp_path / "sbin/pyhost-backup")
+    assert run(tmp_path, restic, "init").returncode == 0
+    for version in ("1.0", "2.0"):
+        (packages / f"demo-{version}.tar.gz").write_bytes(version.encode())
+        assert run(tmp_path, script, "snapshot").returncode == 0
+    (packages / "demo-1.0.tar.gz").unlink()  # the mistake
+    assert run(tmp_path, script, "daily").returncode == 0
+    snapshots = json.loads(run(tmp_path, restic, "snapshots", "--json").stdout)
+    assert len(snapshots) == 3
+
+
+def test_a_retention_that_is_no_duration_is_refused(tmp_path: Path) -> None:
+    done = render(tmp_path, pyhost_backup_repository="/srv/b", pyhost_backup_keep_within="7d; rm -rf /")
+    assert done.returncode != 0
+    assert "backup_keep_within must be a restic duration" in done.stdout, done.stdout[-2000:]

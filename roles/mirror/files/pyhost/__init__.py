@@ -1,0 +1,1 @@
+../../../../src/pyhost/__init__.py

@@ -1,0 +1,1 @@
+../../../../../src/pyhost/index/indexgen.py
