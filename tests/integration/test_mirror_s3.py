@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pyhost import indexgen, mirror
+from pyhost.index import indexgen, mirror
 from tests.integration import conftest_static as helpers
 from tests.unit import test_mirror_role as mirror_role
 

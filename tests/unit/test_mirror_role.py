@@ -95,7 +95,10 @@ def test_the_credentials_go_to_a_root_only_file_and_nowhere_else(
 def test_the_code_is_the_clis_own_modules(rendered: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     tmp_path, _ = rendered
     source = Path(__file__).resolve().parents[2] / "src/pyhost"
-    for name in ("indexgen.py", "static.py", "browse.py", "mirror.py", "errors.py", "__init__.py"):
+    names = ["__init__.py", "errors.py"] + [
+        f"index/{name}" for name in ("__init__.py", "indexgen.py", "targets.py", "browse.py", "mirror.py")
+    ]
+    for name in names:
         assert (tmp_path / "code/pyhost" / name).read_bytes() == (source / name).read_bytes(), name
 
 

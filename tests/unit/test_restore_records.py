@@ -18,7 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from pyhost import content, indexgen
+from pyhost import content
+from pyhost.index import indexgen
 from tests.integration.conftest_static import build_wheel
 from tests.unit.test_backup_role import needs_restic, render_local, run
 

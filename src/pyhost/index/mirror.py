@@ -30,8 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pyhost.index import indexgen, targets
 from pyhost.errors import PyhostError
+from pyhost.index import indexgen, targets
 
 PUSH_ROUNDS = 5
 
