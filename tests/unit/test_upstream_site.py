@@ -56,7 +56,7 @@ def test_a_private_name_has_no_upstream_files_and_says_so_only_to_readers() -> N
 
 def test_the_file_cache_is_capped_and_pages_are_served_stale() -> None:
     site = nginx_site(pyhost_upstream_cache_max_gb=0.02)
-    assert re.search(r"proxy_cache_path /var/cache/nginx/pyhost-upstream/files .*max_size=20m ", site)
+    assert re.search(r"proxy_cache_path /var/cache/pyhost-upstream/files .*max_size=20m ", site)
     pages = location(site, "@pyhost_upstream_page")
     assert "proxy_cache pyhost_upstream_pages;" in pages
     assert "proxy_cache_use_stale error timeout updating http_500 http_502 http_503 http_504;" in pages
