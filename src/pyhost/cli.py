@@ -883,6 +883,7 @@ def client_config(
         user=user,
         password=password,
         ca_file=ca_file,
+        upstream=str(ws.host_vars(host).get("pyhost_upstream_url", clientconfig.Index.upstream)),
     )
     click.echo(clientconfig.render(index, tool or clientconfig.TOOLS), nl=False)
 
