@@ -31,6 +31,7 @@ from pyhost import (
     stats,
     stats_host,
     status,
+    upstream,
     users,
     workspace,
 )
@@ -787,6 +788,41 @@ def backups_command(host: str, as_json: bool, verbose: int, inventory: str | Non
         click.echo(f"No snapshot yet: `pyhost backup --host {host}` makes one.")
         return
     backup.print_snapshots(snapshots, _stdout())
+
+
+@main.group("upstream", cls=PyhostGroup)
+def upstream_group() -> None:
+    """The upstream index behind the private one (pyhost_upstream_url)."""
+
+
+@upstream_group.command(
+    "held",
+    epilog="""\b
+Examples:
+  pyhost upstream held requests --host theviji
+  pyhost upstream held requests --host theviji --json
+""",
+)
+@click.argument("project")
+@click.option("--host", required=True, help="The server to ask.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_verbose
+@_common
+def upstream_held_command(
+    project: str, host: str, as_json: bool, verbose: int, inventory: str | None
+) -> None:
+    """What the cooldown or the cutoff holds back of PROJECT's upstream files, and until when."""
+    ws = Workspace.open(inventory)
+    _index_server(ws, host)
+    files = upstream.held(ws, host, project, verbose=verbose, console=_stderr())
+    if as_json:
+        listed = [
+            {"filename": f.filename, "version": f.version, "upload-time": f.upload_time, "until": f.until}
+            for f in files
+        ]
+        click.echo(json.dumps({"project": project, "held": listed}, indent=2))
+        return
+    upstream.print_held(project, files, _stdout())
 
 
 @main.command(

@@ -1,0 +1,87 @@
+"""`pyhost upstream held PROJECT`: what the server's upstream filter holds back of a project, and until when.
+
+The filter (roles/upstream/files/pyhost_upstream.py) answers GET /upstream-held/PROJECT/ on its unix socket
+with a JSON list: each upstream file of the project that the cooldown or the cutoff keeps off the index, its
+version, upload time, and until when (a time) or why never (no upload time, after the cutoff).
+playbooks/upstream-held.yml asks it on the server and hands the answer over through set_stats.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from rich.console import Console
+
+from pyhost import content, runner
+from pyhost.errors import PyhostError
+from pyhost.workspace import Workspace
+
+HELD_DATA = "upstream_held"
+
+
+@dataclass(frozen=True)
+class HeldFile:
+    filename: str
+    version: str
+    upload_time: str
+    until: str  # an ISO 8601 time, or why the file is never listed
+
+
+def parse_held(project: str, report: Any) -> list[HeldFile]:
+    """The files held back, from the playbook's report; PyhostError (one line) for anything else."""
+    if not isinstance(report, dict):
+        raise PyhostError("the server reported nothing about its upstream filter: run it again with -v")
+    if str(report.get("enabled")).lower() != "true":
+        raise PyhostError("the upstream index is off on this server (pyhost_upstream_url is empty)")
+    status = int(report.get("status", -1))
+    body = str(report.get("content", "")).strip()
+    if status == HTTPStatus.OK:
+        try:
+            entries = json.loads(body)
+            return [
+                HeldFile(str(e["filename"]), str(e["version"]), str(e["upload-time"]), str(e["until"]))
+                for e in entries
+            ]
+        except (ValueError, KeyError, TypeError):
+            raise PyhostError("the upstream filter answered something that is not its list") from None
+    if status in (HTTPStatus.NOT_FOUND, HTTPStatus.BAD_GATEWAY):
+        raise PyhostError(f"{project}: {body or 'not found upstream'}")
+    reason = report.get("error") or f"status {status}"
+    raise PyhostError(f"the upstream filter did not answer ({reason}): is pyhost-upstream.service running?")
+
+
+def held(
+    workspace: Workspace, host: str, project: str, *, verbose: int = 0, console: Console | None = None
+) -> list[HeldFile]:
+    title = f"Asking {host} what it holds back of {project}"
+    result = runner.run_playbook(
+        workspace,
+        content.playbook("upstream-held.yml"),
+        limit=host,
+        extravars={"upstream_held_project": project},
+        verbose=verbose,
+        console=console,
+        title=title,
+    )
+    runner.raise_unreachable(workspace, result)
+    if not result.ok:
+        reason = result.failures[0].message if result.failures else f"exit code {result.rc}"
+        raise PyhostError(f"asking {host} what it holds back failed: {reason}")
+    return parse_held(project, result.data.get(HELD_DATA))
+
+
+def print_held(project: str, files: list[HeldFile], console: Console) -> None:
+    if not files:
+        console.print(f"Nothing of {project} is held back: every upstream file is on the index.")
+        return
+    console.print(f"{project}: {len(files)} upstream file(s) held back")
+    width = max(len(file.filename) for file in files)
+    for file in files:
+        console.print(
+            f"  {file.filename:<{width}}  {file.version:<10}  uploaded {file.upload_time or '-':<27}  "
+            f"until {file.until}",
+            markup=False,
+        )
