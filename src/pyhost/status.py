@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from pyhost import backup, bans, content, runner
+from pyhost import backup, bans, content, runner, upstream
 from pyhost.errors import PyhostError
 from pyhost.workspace import Workspace
 
@@ -191,6 +191,8 @@ def evaluate(facts: dict[str, Any], https: dict[str, Any], now: datetime | None 
 
     backups = backup.evaluate(facts, packages["files"], now)
     problems.extend(f"backup: {problem}" for problem in backups["problems"])
+    pulled = upstream.evaluate(facts)
+    problems.extend(f"upstream: {problem}" for problem in pulled["problems"])
 
     return {
         "domain": facts.get("domain"),
@@ -204,6 +206,7 @@ def evaluate(facts: dict[str, Any], https: dict[str, Any], now: datetime | None 
         "certificate": certificate,
         "packages": packages,
         "backup": backups,
+        "upstream": pulled,
     }
 
 
@@ -342,6 +345,9 @@ def print_report(data: dict[str, Any], console: Console) -> None:
     backups = data.get("backup") or {}
     if backups.get("enabled"):
         table.add_row("backup", mark(backups["ok"]), _backup_line(backups))
+    pulled = data.get("upstream") or {}
+    if pulled.get("enabled"):
+        table.add_row("upstream", mark(pulled["ok"]), upstream.status_line(pulled, _human_bytes))
     console.print(f"[bold]{data['host']}[/bold] ({data['domain']})")
     console.print(table)
     if data["healthy"]:

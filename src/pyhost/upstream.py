@@ -20,6 +20,9 @@ from pyhost.errors import PyhostError
 from pyhost.workspace import Workspace
 
 HELD_DATA = "upstream_held"
+# nginx's $upstream_cache_status values that mean the answer came from the cache.
+CACHE_HITS = frozenset({"HIT", "STALE", "UPDATING", "REVALIDATED"})
+GB = 1024**3
 
 
 @dataclass(frozen=True)
@@ -85,3 +88,55 @@ def print_held(project: str, files: list[HeldFile], console: Console) -> None:
             f"until {file.until}",
             markup=False,
         )
+
+
+def evaluate(facts: dict[str, Any]) -> dict[str, Any]:
+    """The upstream part of `pyhost status`: the filter answers, upstream is reachable from the server, the
+    file cache's size against its cap, and the share of upstream reads nginx answered from its caches (in the
+    current access log). FACTS come from playbooks/status.yml."""
+    if str(facts.get("upstream_enabled")).lower() != "true":
+        return {"enabled": False, "ok": True, "problems": []}
+    url = str(facts.get("upstream_url") or "")
+    problems = []
+    filter_ok = str(facts.get("upstream_filter_status")) == "200"
+    if not filter_ok:
+        problems.append("the filter does not answer on its socket: systemctl status pyhost-upstream")
+    reach_status = int(facts.get("upstream_reach_status") or -1)
+    reachable = reach_status > 0
+    if not reachable:
+        reason = str(facts.get("upstream_reach_error") or "no answer").splitlines()[0:1] or ["no answer"]
+        problems.append(f"{url} is unreachable from the server ({reason[0]}): cached names still install")
+    try:
+        cache = json.loads(str(facts.get("upstream_cache") or "{}"))
+        cache_bytes = int(cache.get("bytes", 0))
+        counts = {str(k): int(v) for k, v in dict(cache.get("counts", {})).items()}
+    except (ValueError, TypeError, AttributeError):
+        cache_bytes, counts = 0, {}
+    hits = sum(n for status, n in counts.items() if status in CACHE_HITS)
+    total = sum(counts.values())
+    return {
+        "enabled": True,
+        "ok": not problems,
+        "problems": problems,
+        "url": url,
+        "filter_ok": filter_ok,
+        "reachable": reachable,
+        "cache_bytes": cache_bytes,
+        "cache_max_bytes": int(float(facts.get("upstream_cache_max_gb") or 0) * GB),
+        "cache_reads": total,
+        "hit_ratio": round(hits / total, 3) if total else None,
+    }
+
+
+def status_line(report: dict[str, Any], human_bytes: Any) -> str:
+    """One line for `pyhost status`'s table."""
+    ratio = (
+        "no upstream reads yet"
+        if report["hit_ratio"] is None
+        else (f"{report['hit_ratio']:.0%} of {report['cache_reads']} upstream reads from the cache")
+    )
+    reach = "reachable" if report["reachable"] else "UNREACHABLE"
+    return (
+        f"{report['url']} {reach}; file cache {human_bytes(report['cache_bytes'])} of "
+        f"{human_bytes(report['cache_max_bytes'])}; {ratio}"
+    )

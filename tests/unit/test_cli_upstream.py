@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from pyhost import content
+from pyhost import content, status, upstream
 
 HELD = [
     {
@@ -115,3 +115,58 @@ def test_every_other_answer_is_one_line(
     errors = [line for line in result.stderr.splitlines() if line.startswith("pyhost: error:")]
     assert len(errors) == 1 and errors[0].startswith(message)
     assert result.stderr.splitlines()[-1] == errors[0]
+
+
+# `pyhost status`: the upstream line, from the facts playbooks/status.yml gathers -------------------------
+
+FACTS = {
+    "upstream_enabled": "True",
+    "upstream_url": "https://pypi.org/simple/",
+    "upstream_filter_status": "200",
+    "upstream_reach_status": "200",
+    "upstream_reach_error": "",
+    "upstream_cache": json.dumps(
+        {"bytes": 3 * 1024**2, "counts": {"HIT": 6, "STALE": 1, "UPDATING": 1, "MISS": 2}}
+    ),
+    "upstream_cache_max_gb": "10",
+}
+
+
+def test_status_reports_reachability_cache_size_and_hit_ratio() -> None:
+    report = upstream.evaluate(FACTS)
+    assert report["ok"] and report["reachable"] and report["filter_ok"]
+    assert report["hit_ratio"] == 0.8
+    assert (report["cache_bytes"], report["cache_max_bytes"]) == (3 * 1024**2, 10 * 1024**3)
+    line = upstream.status_line(report, status._human_bytes)
+    assert line == (
+        "https://pypi.org/simple/ reachable; file cache 3.0 MiB of 10.0 GiB; "
+        "80% of 10 upstream reads from the cache"
+    )
+
+
+def test_status_says_when_upstream_or_the_filter_is_down() -> None:
+    report = upstream.evaluate(
+        FACTS
+        | {
+            "upstream_reach_status": "-1",
+            "upstream_reach_error": "Connection refused\nmore",
+            "upstream_filter_status": "-1",
+        }
+    )
+    assert not report["ok"]
+    assert report["problems"] == [
+        "the filter does not answer on its socket: systemctl status pyhost-upstream",
+        "https://pypi.org/simple/ is unreachable from the server (Connection refused): "
+        "cached names still install",
+    ]
+    facts = {"units": "", "unit_names": []} | FACTS | {"upstream_filter_status": "-1"}
+    whole = status.evaluate(facts, {"ok": True, "url": "https://x/"})
+    assert (
+        "upstream: the filter does not answer on its socket: systemctl status pyhost-upstream"
+        in whole["problems"]
+    )
+
+
+def test_status_without_upstream_has_no_upstream_line() -> None:
+    assert upstream.evaluate({"upstream_enabled": "False"}) == {"enabled": False, "ok": True, "problems": []}
+    assert upstream.evaluate({})["enabled"] is False
