@@ -805,16 +805,13 @@ Examples:
 )
 @click.argument("project")
 @click.option("--host", required=True, help="The server to ask.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@_verbose
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a list.")
 @_common
-def upstream_held_command(
-    project: str, host: str, as_json: bool, verbose: int, inventory: str | None
-) -> None:
+def upstream_held_command(project: str, host: str, as_json: bool, inventory: str | None) -> None:
     """What the cooldown or the cutoff holds back of PROJECT's upstream files, and until when."""
     ws = Workspace.open(inventory)
     _index_server(ws, host)
-    files = upstream.held(ws, host, project, verbose=verbose, console=_stderr())
+    files = upstream.held(ws, host, project, console=_stderr())
     if as_json:
         listed = [
             {"filename": f.filename, "version": f.version, "upload-time": f.upload_time, "until": f.until}

@@ -56,24 +56,17 @@ def parse_held(project: str, report: Any) -> list[HeldFile]:
     raise PyhostError(f"the upstream filter did not answer ({reason}): is pyhost-upstream.service running?")
 
 
-def held(
-    workspace: Workspace, host: str, project: str, *, verbose: int = 0, console: Console | None = None
-) -> list[HeldFile]:
-    title = f"Asking {host} what it holds back of {project}"
-    result = runner.run_playbook(
-        workspace,
-        content.playbook("upstream-held.yml"),
-        limit=host,
-        extravars={"upstream_held_project": project},
-        verbose=verbose,
-        console=console,
-        title=title,
+def held(workspace: Workspace, host: str, project: str, *, console: Console | None = None) -> list[HeldFile]:
+    """What HOST's upstream filter holds back of PROJECT (playbooks/upstream-held.yml asks it)."""
+    playbook, asked = content.playbook("upstream-held.yml"), {"upstream_held_project": project}
+    title, failed = (
+        f"Asking {host} what it holds back of {project}",
+        f"asking {host} what it holds back failed",
     )
-    runner.raise_unreachable(workspace, result)
-    if not result.ok:
-        reason = result.failures[0].message if result.failures else f"exit code {result.rc}"
-        raise PyhostError(f"asking {host} what it holds back failed: {reason}")
-    return parse_held(project, result.data.get(HELD_DATA))
+    report = runner.run_for_artifact(
+        workspace, playbook, host, HELD_DATA, failed=failed, extravars=asked, console=console, title=title
+    )
+    return parse_held(project, report)
 
 
 def print_held(project: str, files: list[HeldFile], console: Console) -> None:

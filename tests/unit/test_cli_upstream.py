@@ -13,6 +13,8 @@ from click.testing import Result
 
 from pyhost import content, status, upstream
 
+from .test_backup import add_host_var
+
 HELD = [
     {
         "filename": "lib-2.0-py3-none-any.whl",
@@ -56,16 +58,8 @@ def fake_filter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             """
         )
     )
-    real = content.playbook
-    monkeypatch.setattr(
-        content, "playbook", lambda name: books / name if (books / name).exists() else real(name)
-    )
+    monkeypatch.setattr(content, "playbook", lambda name: books / name)
     return tmp_path
-
-
-def add_host_var(workspace: Path, line: str) -> None:
-    host_vars = workspace / "host_vars/theviji.yml"
-    host_vars.write_text(host_vars.read_text() + line + "\n")
 
 
 def test_held_files_with_until_when(

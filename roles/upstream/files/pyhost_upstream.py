@@ -271,34 +271,37 @@ def file_url(project: str, file: File) -> str:
     return f"{FILES_PREFIX}{project}/{urllib.parse.quote(file.filename)}"
 
 
+HTML_HEAD = """<!DOCTYPE html>
+<html>
+  <head>
+    <meta name="pypi:repository-version" content="1.1">
+    <title>Links for {project}</title>
+  </head>
+  <body>
+    <h1>Links for {project}</h1>
+"""
+
+
+def _anchor(project: str, file: File) -> str:
+    """One file's link, with the PEP 592/658/714 attributes the private pages carry, and the upload time."""
+    metadata = f"sha256={file.metadata_sha256}" if file.metadata_sha256 else None
+    yanked = None if file.yanked is False else (file.yanked if isinstance(file.yanked, str) else "")
+    pairs = (
+        ("href", f"{file_url(project, file)}#sha256={file.sha256}"),
+        ("data-requires-python", file.requires_python or None),
+        ("data-dist-info-metadata", metadata),
+        ("data-core-metadata", metadata),
+        ("data-yanked", yanked),
+        ("data-upload-time", file.upload_time or None),
+    )
+    attributes = " ".join(f'{name}="{html.escape(value)}"' for name, value in pairs if value is not None)
+    return f"    <a {attributes}>{html.escape(file.filename)}</a><br>\n"
+
+
 def render_html(page: Page) -> bytes:
     """PEP 503 page with this server's file URLs, like the private pages."""
-    project = html.escape(page.project)
-    lines = [
-        "<!DOCTYPE html>",
-        "<html>",
-        "  <head>",
-        '    <meta name="pypi:repository-version" content="1.1">',
-        f"    <title>Links for {project}</title>",
-        "  </head>",
-        "  <body>",
-        f"    <h1>Links for {project}</h1>",
-    ]
-    for file in page.files:
-        attributes = [f'href="{html.escape(file_url(page.project, file))}#sha256={file.sha256}"']
-        if file.requires_python:
-            attributes.append(f'data-requires-python="{html.escape(file.requires_python)}"')
-        if file.metadata_sha256:
-            value = f"sha256={file.metadata_sha256}"
-            attributes += [f'data-dist-info-metadata="{value}"', f'data-core-metadata="{value}"']
-        if file.yanked is not False:
-            reason = file.yanked if isinstance(file.yanked, str) else ""
-            attributes.append(f'data-yanked="{html.escape(reason)}"')
-        if file.upload_time:
-            attributes.append(f'data-upload-time="{html.escape(file.upload_time)}"')
-        lines.append(f"    <a {' '.join(attributes)}>{html.escape(file.filename)}</a><br>")
-    lines += ["  </body>", "</html>", ""]
-    return "\n".join(lines).encode()
+    body = "".join(_anchor(page.project, file) for file in page.files)
+    return (HTML_HEAD.format(project=html.escape(page.project)) + body + "  </body>\n</html>\n").encode()
 
 
 def render_json(page: Page) -> bytes:
