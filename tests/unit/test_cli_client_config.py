@@ -55,7 +55,8 @@ def test_publisher_gets_all_four_tools(invoke: Callable[..., Result], with_users
     # Installing uses the read token, publishing the password.
     assert pip_conf["global"]["index-url"] == "https://alice:<READ-TOKEN>@pypi.example.com/simple/"
     poetry = section(out, "Poetry")
-    assert "poetry source add --priority=explicit theviji https://pypi.example.com/simple/" in poetry
+    assert "poetry source add --priority=primary theviji https://pypi.example.com/simple/" in poetry
+    assert "poetry add YOUR-PACKAGE" in poetry
     assert "poetry config http-basic.theviji alice '<READ-TOKEN>'" in poetry
     assert "poetry config repositories.theviji-upload https://pypi.example.com/" in poetry
     assert "poetry config http-basic.theviji-upload alice '<PASSWORD>'" in poetry
@@ -66,9 +67,14 @@ def test_publisher_gets_all_four_tools(invoke: Callable[..., Result], with_users
             "name": "theviji",
             "url": "https://pypi.example.com/simple/",
             "publish-url": "https://pypi.example.com/",
-            "explicit": True,
+            "default": True,
         }
     ]
+    # One index each, never an extra one, and nothing claims the index asks PyPI by itself.
+    assert "extra-index-url" not in out.replace("No extra-index-url", "")
+    assert "explicit" not in out
+    one_index = "The one index: the private projects, and every other name from https://pypi.org/simple/"
+    assert out.count(one_index) == 3
     assert "export UV_INDEX_THEVIJI_USERNAME=alice" in out
     assert "export UV_INDEX_THEVIJI_PASSWORD='<READ-TOKEN>'" in out
     assert "UV_PUBLISH_USERNAME=alice UV_PUBLISH_PASSWORD='<PASSWORD>'" in out
@@ -79,6 +85,20 @@ def test_publisher_gets_all_four_tools(invoke: Callable[..., Result], with_users
     assert pypirc["theviji"]["password"] == "<PASSWORD>"
     assert "$2b$" not in out
     assert "{SSHA}" not in out
+
+
+def test_the_upstream_named_is_the_servers_and_off_says_so(
+    invoke: Callable[..., Result], with_users: Path
+) -> None:
+    host_vars = with_users / "host_vars" / "theviji.yml"
+    original = host_vars.read_text()
+    host_vars.write_text(original + 'pyhost_upstream_url: "https://mirror.example/simple/"\n')
+    out = invoke("client-config", "--host", "theviji", "--user", "bob", "-i", str(with_users)).stdout
+    assert out.count("every other name from https://mirror.example/simple/ through the server") == 3
+    host_vars.write_text(original + 'pyhost_upstream_url: ""\n')
+    out = invoke("client-config", "--host", "theviji", "--user", "bob", "-i", str(with_users)).stdout
+    assert out.count("the private projects only (the server's upstream index is off)") == 3
+    assert "every other name" not in out
 
 
 def test_reader_gets_no_upload_settings(invoke: Callable[..., Result], with_users: Path) -> None:

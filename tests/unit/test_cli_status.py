@@ -200,9 +200,7 @@ def test_status_healthy_exits_zero(
     fake.write_text(
         "- name: Fake status\n  hosts: index_servers\n  gather_facts: false\n  tasks:\n"
         "    - name: Any name at all\n      ansible.builtin.set_stats:\n        per_host: false\n"
-        "        data:\n          pyhost_status:\n            theviji: "
-        + json.dumps(healthy_facts())
-        + "\n"
+        "        data:\n          pyhost_status:\n            theviji: " + json.dumps(healthy_facts()) + "\n"
     )
     real = content.playbook
     monkeypatch.setattr(content, "playbook", lambda name: fake if name == "status.yml" else real(name))

@@ -266,6 +266,7 @@ def client_config(
         user=user,
         password=password,
         ca_file=ws.ca_file(host),
+        upstream=str(ws.host_vars(host).get("pyhost_upstream_url", clientconfig.Index.upstream)),
     )
     click.echo(clientconfig.render(index, tool or clientconfig.TOOLS), nl=False)
 

@@ -1,4 +1,5 @@
-"""Looking after a provisioned server: `pyhost yank`, `unyank`, `stats`, `unban`, `backup(s)`, `restore`.
+"""Looking after a provisioned server: `pyhost yank`, `unyank`, `stats`, `unban`, `backup(s)`, `restore`,
+`upstream held`.
 
 Each command checks the host first (an index server that answers), then runs its job from pyhost.server or
 the static route over the inventory's connection.
@@ -11,9 +12,17 @@ import re
 
 import click
 
-from pyhost.cli.options import common, host_option, server_workspace, stderr, stdout, verbose_option
+from pyhost.cli.options import (
+    PyhostGroup,
+    common,
+    host_option,
+    server_workspace,
+    stderr,
+    stdout,
+    verbose_option,
+)
 from pyhost.errors import PyhostError
-from pyhost.server import backup, bans, stats, stats_host
+from pyhost.server import backup, bans, stats, stats_host, upstream
 
 # yank -----------------------------------------------------------------------------------------------
 
@@ -247,4 +256,47 @@ def restore_command(
         )
 
 
-COMMANDS = (yank, unyank, stats_command, unban_command, backup_command, backups_command, restore_command)
+# upstream -------------------------------------------------------------------------------------------
+
+
+@click.group("upstream", cls=PyhostGroup)
+def upstream_group() -> None:
+    """The upstream index behind the private one (pyhost_upstream_url)."""
+
+
+@upstream_group.command(
+    "held",
+    epilog="""\b
+Examples:
+  pyhost upstream held requests --host theviji
+  pyhost upstream held requests --host theviji --json
+""",
+)
+@click.argument("project")
+@host_option("The server to ask.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a list.")
+@common
+def upstream_held_command(project: str, host: str, as_json: bool, inventory: str | None) -> None:
+    """What the cooldown or the cutoff holds back of PROJECT's upstream files, and until when."""
+    ws = server_workspace(inventory, host)
+    files = upstream.held(ws, host, project, console=stderr())
+    if as_json:
+        listed = [
+            {"filename": f.filename, "version": f.version, "upload-time": f.upload_time, "until": f.until}
+            for f in files
+        ]
+        click.echo(json.dumps({"project": project, "held": listed}, indent=2))
+        return
+    upstream.print_held(project, files, stdout())
+
+
+COMMANDS = (
+    yank,
+    unyank,
+    stats_command,
+    unban_command,
+    backup_command,
+    backups_command,
+    restore_command,
+    upstream_group,
+)

@@ -5,6 +5,11 @@ publishing (twine, a Poetry repository, uv publish) uses the password, which pyp
 only hashes, so it knows neither: the snippets carry placeholders, `<READ-TOKEN>` and `<PASSWORD>`, unless the
 user types the password (it is then checked against the stored hash before it is printed). A user without a
 read token (made before tokens existed) installs with the password too.
+
+Each tool gets this index as its one index, never an extra one: the server answers every name, the private
+projects first and every other name from its upstream index (pyhost_upstream_url), so no same-named public
+project can win over a private one. With the upstream off, the snippets say that public packages are not
+there.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ class Index:
     user: User
     password: str | None = None
     ca_file: str | None = None
+    upstream: str = "https://pypi.org/simple/"  # the server's pyhost_upstream_url; "" when off
 
     @property
     def base_url(self) -> str:
@@ -69,16 +75,26 @@ def _shell_quote(value: str) -> str:
     return "'" + value.replace("'", "'\"'\"'") + "'"
 
 
+def _one_index(index: Index) -> str:
+    if index.upstream:
+        return (
+            f"# The one index: the private projects, and every other name from {index.upstream} through the "
+            "server.\n# No extra-index-url: with two indexes a same-named public package can win."
+        )
+    return (
+        "# The one index: the private projects only (the server's upstream index is off), so public\n"
+        "# dependencies are not found here. No extra-index-url: with two, a same-named public one can win."
+    )
+
+
 def pip(index: Index) -> str:
     auth = f"{index.user.name}:{index.read_secret}@"
     url = f"https://{auth}{index.domain}/simple/"
     lines = [
         "# pip: ~/.config/pip/pip.conf (or a virtualenv's pip.conf)",
+        _one_index(index),
         "[global]",
-        "# This index first; packages it does not have are looked up on PyPI by the index itself.",
         f"index-url = {url}",
-        "# Or keep PyPI as the main index and add this one (beware: a same-named package on PyPI can win):",
-        f"# extra-index-url = {url}",
     ]
     if index.ca_file:
         lines.append(f"cert = {index.ca_file}")
@@ -87,10 +103,11 @@ def pip(index: Index) -> str:
 
 def poetry(index: Index) -> str:
     lines = [
-        "# Poetry: in your project. An explicit source is used only by the packages that name it.",
-        f"poetry source add --priority=explicit {index.name} {index.simple_url}",
+        "# Poetry: in your project. A primary source replaces PyPI for every package.",
+        _one_index(index),
+        f"poetry source add --priority=primary {index.name} {index.simple_url}",
         f"poetry config http-basic.{index.name} {index.user.name} {_shell_quote(index.read_secret)}",
-        f"poetry add --source {index.name} YOUR-PACKAGE",
+        "poetry add YOUR-PACKAGE",
     ]
     if index.ca_file:
         lines.append(f"poetry config certificates.{index.name}.cert {index.ca_file}")
@@ -110,7 +127,8 @@ def poetry(index: Index) -> str:
 def uv(index: Index) -> str:
     env = _env_name(index.name)
     lines = [
-        "# uv: pyproject.toml",
+        "# uv: pyproject.toml. The default index replaces PyPI for every package.",
+        _one_index(index),
         "[[tool.uv.index]]",
         f'name = "{index.name}"',
         f'url = "{index.simple_url}"',
@@ -118,10 +136,7 @@ def uv(index: Index) -> str:
     if index.publisher:
         lines.append(f'publish-url = "{index.base_url}"')
     lines += [
-        "explicit = true",
-        "",
-        "[tool.uv.sources]",
-        f'your-package = {{ index = "{index.name}" }}',
+        "default = true",
         "",
         "# and in your shell:",
         f"export UV_INDEX_{env}_USERNAME={index.user.name}",

@@ -20,7 +20,7 @@ from rich.table import Table
 from pyhost import content
 from pyhost.ansible import runner
 from pyhost.errors import PyhostError
-from pyhost.server import backup, bans
+from pyhost.server import backup, bans, upstream
 from pyhost.workspace.inventory import Workspace
 
 # certbot renews 30 days before the end; fewer days left than this means renewal has been failing for weeks.
@@ -204,6 +204,8 @@ def evaluate(facts: dict[str, Any], https: dict[str, Any], now: datetime | None 
 
     backups = backup.evaluate(facts, packages["files"], now)
     problems.extend(f"backup: {problem}" for problem in backups["problems"])
+    pulled = upstream.evaluate(facts)
+    problems.extend(f"upstream: {problem}" for problem in pulled["problems"])
 
     return {
         "domain": facts.get("domain"),
@@ -217,6 +219,7 @@ def evaluate(facts: dict[str, Any], https: dict[str, Any], now: datetime | None 
         "certificate": certificate,
         "packages": packages,
         "backup": backups,
+        "upstream": pulled,
     }
 
 
@@ -355,6 +358,9 @@ def print_report(data: dict[str, Any], console: Console) -> None:
     backups = data.get("backup") or {}
     if backups.get("enabled"):
         table.add_row("backup", mark(backups["ok"]), _backup_line(backups))
+    pulled = data.get("upstream") or {}
+    if pulled.get("enabled"):
+        table.add_row("upstream", mark(pulled["ok"]), upstream.status_line(pulled, _human_bytes))
     console.print(f"[bold]{data['host']}[/bold] ({data['domain']})")
     console.print(table)
     if data["healthy"]:
