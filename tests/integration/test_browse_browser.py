@@ -5,37 +5,26 @@ loads the front page and a project page. The test reads the DOM Chromium built (
 script and the Content-Security-Policy did their work), not the HTML text, and takes screenshots that must not
 be blank. Set PYHOST_BROWSE_SCREENSHOTS=DIR to keep the screenshots (README's come from docs/).
 
-Chromium comes with `make prereqs` (scripts/ensure-chromium).
+Chromium comes with `make prereqs` (scripts/ensure-chromium); tests/integration/chromium.py drives it.
 """
 
 from __future__ import annotations
 
-import html.parser
 import os
 import shutil
 import struct
-import subprocess
 import zlib
 from pathlib import Path
 
 import pytest
 
+from tests.integration import chromium
 from tests.integration import conftest_static as helpers
+from tests.integration.chromium import Dom
 from tests.unit.test_browse import XSS_MARKDOWN, wheel_with_metadata
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--window-size=1200,900",
-)
 README = """\
 # Billing client
 
@@ -48,52 +37,17 @@ Client().invoices()
 """
 
 
-def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("chromium")
-    assert binary, "headless Chromium is missing: run scripts/ensure-chromium (part of `make prereqs`)"
-    profile = tmp_path / "chromium-profile"
-    return subprocess.run(
-        [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-
-
 def dump_dom(tmp_path: Path, url: str) -> str:
-    return chromium(tmp_path, "--dump-dom", url).stdout
+    return chromium.dump_dom(tmp_path / "chromium-profile", url)
 
 
 def screenshot(tmp_path: Path, url: str, name: str) -> Path:
     path = tmp_path / name
-    chromium(tmp_path, f"--screenshot={path}", url)
+    chromium.run(tmp_path / "chromium-profile", f"--screenshot={path}", url)
     keep = os.environ.get("PYHOST_BROWSE_SCREENSHOTS")
     if keep:
         shutil.copyfile(path, Path(keep) / name)
     return path
-
-
-class Dom(html.parser.HTMLParser):
-    """Elements of a DOM dump, with attributes, and the text inside each element id'd by `id`."""
-
-    def __init__(self, dump: str) -> None:
-        super().__init__()
-        self.elements: list[tuple[str, dict[str, str | None]]] = []
-        self.text: list[str] = []
-        self.feed(dump)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.elements.append((tag, dict(attrs)))
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-    def all(self, tag: str) -> list[dict[str, str | None]]:
-        return [attrs for name, attrs in self.elements if name == tag]
-
-    def joined_text(self) -> str:
-        return " ".join(" ".join(self.text).split())
 
 
 def png_pixels(path: Path) -> tuple[int, int, list[bytes]]:
