@@ -61,28 +61,11 @@ def _site(work: Path) -> str:
 def _setup(work: Path) -> list[subprocess.Popen[bytes]]:
     for name in ("packages", "simple", "metadata", "cache", "tls"):
         (work / name).mkdir()
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost",
-            "-keyout",
-            str(work / "tls/privkey.pem"),
-            "-out",
-            str(work / "tls/fullchain.pem"),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    tls = work / "tls"
+    openssl = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost"
+    san = ["-addext", "subjectAltName=DNS:localhost"]
+    keys = ["-keyout", str(tls / "privkey.pem"), "-out", str(tls / "fullchain.pem")]
+    subprocess.run([*openssl.split(), *san, *keys], check=True, capture_output=True)
     # The private side: a project whose page and file have the upstream rows' sizes.
     upstream_index.PROJECTS = {
         "big-blob": [{"version": "1.0", "age": upstream_index.OLD, "blob": BLOB}],
@@ -93,21 +76,9 @@ def _setup(work: Path) -> list[subprocess.Popen[bytes]]:
     upstream_index.wheel(work / "packages", "private-small", "1.0", [])
     for stray in (work / "packages").glob("*.metadata"):
         stray.unlink()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pyhost.indexgen",
-            "--packages-dir",
-            str(work / "packages"),
-            "--output",
-            str(work / "simple"),
-            "--metadata-dir",
-            str(work / "metadata"),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    dirs = {"--packages-dir": "packages", "--output": "simple", "--metadata-dir": "metadata"}
+    pages = [arg for option, name in dirs.items() for arg in (option, str(work / name))]
+    subprocess.run([sys.executable, "-m", "pyhost.index.indexgen", *pages], check=True, capture_output=True)
     (work / "site.conf").write_text(_site(work))
     (work / "nginx.conf").write_text(
         f"pid {work}/nginx.pid;\nerror_log {work}/error.log;\nuser root;\nevents {{}}\n"
