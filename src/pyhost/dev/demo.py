@@ -21,6 +21,8 @@ from pyhost.sandbox import docker
 from pyhost.workspace import users
 
 DEMO_USER = "demo"
+# A small PyPI project, released long before the upstream cooldown, that the demo installs through pyhost.
+PUBLIC_PROJECT = "six"
 
 
 def _regenerate_pages(server: dict[str, str]) -> list[str]:
@@ -141,7 +143,15 @@ def main() -> int:
             ["exec", "--user", server["pypiserver_user"], status["container"], *_regenerate_pages(server)]
         )
         _banner("the seed's tutorial against the sandbox")
-        outcome = Tutorial(index, workspace / "tutorial", client_config=client_config).run_all()
+        tutorial = Tutorial(index, workspace / "tutorial", client_config=client_config)
+        outcome = tutorial.run_all()
+        _banner(f"a public package through the same URL: PyPI pulled through {index.simple}")
+        try:
+            version = tutorial.pip_install_public(PUBLIC_PROJECT)
+            public = f"{PUBLIC_PROJECT} {version}, from PyPI through pyhost"
+        except PyhostError as exc:  # a machine without PyPI: the private index still works, say so and go on
+            public = f"not reached ({exc}); private packages are not affected"
+        print(f"  {public}")
     except PyhostError as exc:
         print(f"pyhost demo: error: {exc}", file=sys.stderr)
         return 1
@@ -155,9 +165,10 @@ def main() -> int:
   password:      {password}   (publishing: twine, poetry publish)
   read token:    {token}   (installing: pip, uv, poetry add)
   python test.py printed: {outcome.hello_output!r}; consumer pins hello-poetry {outcome.consumer_constraint}
+  PyPI:          {public}
 
-Try it:
-  pip install --cert {index.ca_file} \\
+Try it (pip 26 trusts a private CA from --cert only with SSL_CERT_FILE too: pypa/pip#13514):
+  SSL_CERT_FILE={index.ca_file} pip install --cert {index.ca_file} \\
       --index-url https://{DEMO_USER}:{token}@{index.host}/simple/ hello-poetry
   {sys.executable} -m pyhost client-config --inventory {workspace} --host sandbox \\
       --user {DEMO_USER} --tool poetry

@@ -330,6 +330,14 @@ class Tutorial:
         )
         return out.strip()
 
+    def pip_install_public(self, project: str) -> str:
+        """pip install a public PROJECT with this index as the only one: the server pulls it from its upstream
+        index (PyPI by default). Only the demo does this: the tests never reach the internet."""
+        self.step(f"pip install {project} (a PyPI project) with this index as the only one")
+        version = self.pip_install_from_index("venv-upstream", project)
+        self.outcome.installed[f"{project} through the upstream index"] = version
+        return version
+
     def run_all(self) -> Outcome:
         started = time.monotonic()
         self.prepare()
