@@ -167,8 +167,8 @@ def main() -> int:
   python test.py printed: {outcome.hello_output!r}; consumer pins hello-poetry {outcome.consumer_constraint}
   PyPI:          {public}
 
-Try it (pip 26 trusts a private CA from --cert only with SSL_CERT_FILE too: pypa/pip#13514):
-  SSL_CERT_FILE={index.ca_file} pip install --cert {index.ca_file} \\
+Try it (with REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE unset: requests lets them override pip's --cert):
+  pip install --cert {index.ca_file} \\
       --index-url https://{DEMO_USER}:{token}@{index.host}/simple/ hello-poetry
   {sys.executable} -m pyhost client-config --inventory {workspace} --host sandbox \\
       --user {DEMO_USER} --tool poetry
