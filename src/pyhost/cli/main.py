@@ -25,6 +25,7 @@ from pyhost.cli.options import (
     common,
     host_option,
     index_server,
+    json_option,
     server_workspace,
     set_debug,
     stderr,
@@ -195,7 +196,7 @@ Examples:
 """,
 )
 @host_option("The server to check.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option("Print the report as JSON.")
 @click.option(
     "--ca-file", type=click.Path(exists=True, dir_okay=False), help="Trust this CA for the HTTPS check."
 )

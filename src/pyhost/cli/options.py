@@ -72,6 +72,11 @@ def host_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., 
     return click.option("--host", required=True, help=help_text)
 
 
+def json_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--json: print JSON (HELP_TEXT says what) instead of the table or lines meant for people."""
+    return click.option("--json", "as_json", is_flag=True, help=help_text)
+
+
 def verbose_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--verbose",

@@ -12,7 +12,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from pyhost.cli.options import PyhostGroup, common, stderr, stdout
+from pyhost.cli.options import PyhostGroup, common, json_option, stderr, stdout
 from pyhost.sandbox import images, sandbox
 from pyhost.sandbox.testbed import default_python_versions
 
@@ -85,9 +85,7 @@ def sandbox_down(inventory: str | None) -> None:
 
 
 @sandbox_group.command("status")
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print url, domain, ca_file, connect, container, ... as JSON."
-)
+@json_option("Print url, domain, ca_file, connect, container, ... as JSON.")
 @common
 @click.pass_context
 def sandbox_status(ctx: click.Context, as_json: bool, inventory: str | None) -> None:

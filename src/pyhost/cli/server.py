@@ -16,6 +16,7 @@ from pyhost.cli.options import (
     PyhostGroup,
     common,
     host_option,
+    json_option,
     server_workspace,
     stderr,
     stdout,
@@ -105,7 +106,7 @@ Examples:
     show_default=True,
     help="One row per project, version (of a project), file, user or day.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option("Print the summary as JSON.")
 @common
 def stats_command(
     *, host: str, since: str | None, project: str | None, by: str, as_json: bool, inventory: str | None
@@ -189,12 +190,7 @@ Examples:
 """,
 )
 @host_option("The server whose backups to list.")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print {snapshots: [{id, time, hostname, paths}], last_runs} as JSON.",
-)
+@json_option("Print {snapshots: [{id, time, hostname, paths}], last_runs} as JSON.")
 @verbose_option
 @common
 def backups_command(host: str, as_json: bool, verbose: int, inventory: str | None) -> None:
@@ -274,7 +270,7 @@ Examples:
 )
 @click.argument("project")
 @host_option("The server to ask.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a list.")
+@json_option("Print JSON instead of a list.")
 @common
 def upstream_held_command(project: str, host: str, as_json: bool, inventory: str | None) -> None:
     """What the cooldown or the cutoff holds back of PROJECT's upstream files, and until when."""

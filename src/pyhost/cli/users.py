@@ -19,7 +19,15 @@ from rich.table import Table
 
 from pyhost import content
 from pyhost.ansible import runner
-from pyhost.cli.options import common, index_server, require_connection, stderr, stdout, verbose_option
+from pyhost.cli.options import (
+    common,
+    index_server,
+    json_option,
+    require_connection,
+    stderr,
+    stdout,
+    verbose_option,
+)
 from pyhost.errors import PyhostError
 from pyhost.workspace import users
 from pyhost.workspace.inventory import INDEX_GROUP, Workspace
@@ -254,7 +262,7 @@ Examples:
   pyhost list-users --json
 """,
 )
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {name, role}.")
+@json_option("Print a JSON list of {name, role}.")
 @common
 def list_users(as_json: bool, inventory: str | None) -> None:
     """List the users and their roles (never their hashes)."""
