@@ -181,6 +181,9 @@ def test_the_code_the_role_installs_pushes_as_its_unit_runs_it(tmp_path: Path) -
         )
         assert done.returncode == 0, done.stderr
         assert "1 uploaded" in done.stdout
+        # The role's copy ran, not the test venv's pyhost: its bytecode cache is beside it (under -I, Python
+        # 3.11+ leaves the script's directory off sys.path unless the script puts it there).
+        assert (tmp_path / "role/code/pyhost/index/__pycache__").is_dir()
         index = f"{endpoint}/{helpers.BUCKET}/{PREFIX}/simple/"
         assert helpers.pip_install(index, tmp_path / "venv", "mirror-demo") == {"mirror-demo": "1.0"}
     assert SECRET not in done.stdout + done.stderr
