@@ -101,7 +101,7 @@ def test_environment_is_what_molecule_reads(
     offline = mirrors.Mirrors(
         root=tmp_path, pyenv_git=tmp_path / "pyenv.git", pyenv_ref="abc", cpython=tmp_path
     )
-    bed = Testbed(images.platform(), "host:tag", "pebble:tag", "python:tag", offline, ["3.13.5"])
+    bed = Testbed(images.platform(), "host:tag", "pebble:tag", "python:tag", offline, ["3.13.5"], "s3:tag")
     env = bed.environment()
     molecule = Path(__file__).resolve().parents[2] / "molecule"
     read = {

@@ -1,9 +1,10 @@
-"""Container images for the sandbox and the tests: systemd hosts and a local ACME server (pebble).
+"""Container images for the sandbox and the tests: systemd hosts, a local ACME server (pebble) and an S3 API
+server (moto) for the mirror.
 
 A host platform is a Debian release bootstrapped here (debian12, debian13). Each image is tagged by a hash of
 its recipe, so it is built once and rebuilt only when the recipe changes. PYHOST_TEST_IMAGE names another
 systemd host image to use instead of every one of them (for example an Ubuntu 24.04 systemd image on a machine
-that can pull one); pebble always runs on the Debian 12 build, whatever the host image.
+that can pull one); pebble and moto always run on the Debian 12 build, whatever the host image.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -161,6 +163,24 @@ def base_image_tag(host: HostPlatform) -> str:
     return f"pyhost-{host.name}-systemd:{_digest(base_recipe(host.suite))}"
 
 
+# The S3 API server the molecule scenario's mirror pushes to: moto in server mode (the version
+# the test venv runs here), from PyPI at build time as pebble comes from Debian's archive.
+S3_REQUIREMENTS = ("moto[s3]==5.2.5", "flask>=3,<4", "flask-cors>=5,<7")
+S3_DOCKERFILE = """\
+FROM {base}
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv \\
+ && rm -rf /var/lib/apt/lists/*
+RUN python3 -m venv /opt/moto \\
+ && /opt/moto/bin/pip install --no-cache-dir --disable-pip-version-check {requirements}
+"""
+
+
+def s3_image_tag() -> str:
+    base = base_image_tag(HostPlatform(DEFAULT_PLATFORM, SUITES[DEFAULT_PLATFORM]))
+    return f"pyhost-s3:{_digest(S3_DOCKERFILE, *S3_REQUIREMENTS, base)}"
+
+
 def pebble_image_tag() -> str:
     base = base_image_tag(HostPlatform(DEFAULT_PLATFORM, SUITES[DEFAULT_PLATFORM]))
     return f"pyhost-pebble:{_digest(PEBBLE_DOCKERFILE, json.dumps(PEBBLE_CONFIG), base)}"
@@ -264,6 +284,21 @@ def ensure_pebble_image() -> str:
         ctx = Path(tmp)
         (ctx / "Dockerfile").write_text(PEBBLE_DOCKERFILE.format(base=base))
         (ctx / "pebble.json").write_text(json.dumps(PEBBLE_CONFIG, indent=2))
+        docker.run(["build", "-q", "-t", tag, str(ctx)])
+    return tag
+
+
+def ensure_s3_image() -> str:
+    """Build (once) and return the tag of the S3 API server image (moto)."""
+    tag = s3_image_tag()
+    docker.require_engine()
+    if docker.image_exists(tag):
+        return tag
+    base = ensure_base_image(HostPlatform(DEFAULT_PLATFORM, SUITES[DEFAULT_PLATFORM]))
+    requirements = " ".join(shlex.quote(r) for r in S3_REQUIREMENTS)
+    with tempfile.TemporaryDirectory(prefix="pyhost-s3-") as tmp:
+        ctx = Path(tmp)
+        (ctx / "Dockerfile").write_text(S3_DOCKERFILE.format(base=base, requirements=requirements))
         docker.run(["build", "-q", "-t", tag, str(ctx)])
     return tag
 

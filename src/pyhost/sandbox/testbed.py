@@ -27,16 +27,18 @@ class Testbed:
     python_image: str
     mirrors: mirrors.Mirrors
     python_versions: list[str]
+    s3_image: str
 
     def environment(self) -> dict[str, str]:
         """The variables molecule/ reads: the host image (the cached CPython one once the pyenv scenario has
-        built it, else the bare systemd image), pebble's image and the offline mirrors."""
+        built it, else the bare systemd image), pebble's and moto's images and the offline mirrors."""
         host = self.python_image if docker.image_exists(self.python_image) else self.host_image
         return {
             "PYHOST_HOST_IMAGE": host,
             # The bare systemd image, for the scenario's other hosts (the backup server).
             "PYHOST_BASE_IMAGE": self.host_image,
             "PYHOST_PEBBLE_IMAGE": self.pebble_image,
+            "PYHOST_S3_IMAGE": self.s3_image,
             "PYHOST_MIRRORS": str(self.mirrors.root),
             "PYHOST_PYENV_REF": self.mirrors.pyenv_ref,
         }
@@ -68,6 +70,7 @@ def prepare(
         python_image=images.python_image_tag(host_platform, versions, offline.pyenv_ref),
         mirrors=offline,
         python_versions=versions,
+        s3_image=images.ensure_s3_image(),
     )
 
 
@@ -93,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  host image:    {bed.host_image}")
         print(f"  python image:  {bed.python_image} ({cached})")
     print(f"pebble image:    {beds[0].pebble_image}")
+    print(f"S3 (moto) image: {beds[0].s3_image}")
     print(f"pyenv mirror:    {beds[0].mirrors.pyenv_git} @ {beds[0].mirrors.pyenv_ref[:12]}")
     print(f"CPython:         {beds[0].mirrors.cpython} ({', '.join(beds[0].python_versions)})")
     return 0
