@@ -89,7 +89,7 @@ def test_no_debian_source(tmp_path: Path) -> None:
 
 
 # ${NAME} in molecule.yml files, lookup('ansible.builtin.env', 'NAME') in their playbooks and variables.
-MOLECULE_READS = re.compile(r"\$\{(PYHOST_[A-Z_]+)\}|'ansible\.builtin\.env', '(PYHOST_[A-Z_]+)'")
+MOLECULE_READS = re.compile(r"\$\{(PYHOST_[A-Z0-9_]+)\}|'ansible\.builtin\.env', '(PYHOST_[A-Z0-9_]+)'")
 
 
 @pytest.mark.parametrize("cached", [True, False])
