@@ -3,9 +3,11 @@
 A systemd timer runs this every metrics_interval seconds with the index's own Python (the pypiserver venv,
 which carries prometheus-client). Each run reads the lines nginx appended to its JSON access log since the
 last run (`log_format pyhost_json` in roles/nginx/templates/pyhost.conf.j2), adds them to counters kept in a
-state file, reads the certificate's expiry and asks systemd whether the services are active, then writes
-everything in Prometheus' text format to one file, atomically (a temporary file renamed over it), which
-node_exporter serves.
+state file, reads the certificate's expiry, asks systemd whether the services are active, reads the backup
+script's record of its last runs and measures the upstream (pull-through) caches, then writes everything
+in Prometheus' text format to one file, atomically (a temporary file renamed over it), which node_exporter
+serves. A backup record or a cache that cannot be read costs its own series and one line on stderr, not the
+others.
 
 The state file remembers the log's inode and how far it was read. When logrotate has moved the log away (a
 new inode at the path), the rest of the old file is read from its rotation (PATH.1, which Debian's
@@ -38,6 +40,27 @@ CHUNK = 1024 * 1024
 STATE_VERSION = 1
 # pypiserver's answer to an upload it kept.
 UPLOADED = 200
+# The backup script's record is a few key=value lines: anything larger is not its.
+MAX_BACKUP_RECORD = 64 * 1024
+# What each result of a backup run or check reports as pyhost_backup_last_run_ok / pyhost_backup_check_ok.
+# "empty" is a run on a server without any release: nothing was due, so nothing failed.
+BACKUP_RESULTS = {"ok": 1.0, "empty": 1.0, "failed": 0.0}
+CHECK_RESULTS = {"ok": 1.0, "failed": 0.0}
+# pyhost_backup_NAME: the BackupRecord attribute it reports, and its help.
+BACKUP_GAUGES = (
+    ("last_success_timestamp_seconds", "last_success", "When the last backup succeeded (Unix time)."),
+    ("last_run_timestamp_seconds", "last_run", "When the last backup run ended (Unix time)."),
+    ("last_run_ok", "last_ok", "1 when the last backup run did not fail (nothing to back up counts as 1)."),
+    ("check_timestamp_seconds", "check_run", "When the last repository check ended (Unix time)."),
+    ("check_ok", "check_ok", "1 when the last repository check (restic check) passed."),
+    ("max_age_seconds", "max_age_seconds", "How old the last success may be (backup_max_age_hours)."),
+)
+# nginx's two caches in the upstream cache directory (proxy_cache_path, roles/nginx/templates/pyhost.conf.j2).
+UPSTREAM_CACHES = ("files", "pages")
+# At most this many entries (files and directories) of one cache are looked at in a run: a stat() each, a
+# few seconds at most on a small VPS. The file cache holds one file per cached distribution, the page cache
+# one per project page: far fewer in caches nginx keeps within their max_size.
+MAX_CACHE_ENTRIES = 500_000
 
 
 class MetricsError(Exception):
@@ -213,6 +236,122 @@ def certificate_expiry(path: str) -> float | None:
     return float(ssl.cert_time_to_seconds(result.stdout[len(prefix) :].strip()))
 
 
+def warn(message: str) -> None:
+    """One line for the journal about a part left out of this run's metrics."""
+    print(f"pyhost-metrics: {message}", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class BackupRecord:
+    """The outcome of the last backup runs, as roles/backup's pyhost-backup records it (None: not yet)."""
+
+    last_success: int | None = None
+    last_run: int | None = None
+    last_ok: float | None = None
+    check_run: int | None = None
+    check_ok: float | None = None
+    max_age_seconds: int | None = None
+
+
+def _timestamp(key: str, value: str) -> int | None:
+    if not value:
+        return None
+    if not value.isascii() or not value.isdigit():
+        raise ValueError(f"{key}={value!r} is not a Unix time")
+    return int(value)
+
+
+def _result(key: str, value: str, results: dict[str, float]) -> float | None:
+    if not value:
+        return None
+    if value not in results:
+        raise ValueError(f"{key}={value!r} is not one of {', '.join(results)}")
+    return results[value]
+
+
+def parse_backup_record(text: str) -> BackupRecord:
+    """The key=value lines the backup script writes (unknown keys ignored); ValueError for anything else."""
+    record: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        key, equals, value = line.partition("=")
+        if not equals:
+            raise ValueError(f"line {number} is not key=value")
+        record[key.strip()] = value.strip()
+    hours = _timestamp("max_age_hours", record.get("max_age_hours", ""))
+    return BackupRecord(
+        last_success=_timestamp("last_success", record.get("last_success", "")),
+        last_run=_timestamp("last_run", record.get("last_run", "")),
+        last_ok=_result("last_result", record.get("last_result", ""), BACKUP_RESULTS),
+        check_run=_timestamp("check_run", record.get("check_run", "")),
+        check_ok=_result("check_result", record.get("check_result", ""), CHECK_RESULTS),
+        max_age_seconds=None if hours is None else hours * 3600,
+    )
+
+
+def backup_record(path: str | None) -> BackupRecord | None:
+    """The backup's record at PATH; None when there is none (no backups here) or it cannot be read."""
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as file:
+            raw = file.read(MAX_BACKUP_RECORD + 1)
+        if len(raw) > MAX_BACKUP_RECORD:
+            raise ValueError(f"larger than {MAX_BACKUP_RECORD} bytes")
+        return parse_backup_record(raw.decode("utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        warn(f"the backup status {path} is left out: {exc}")
+        return None
+
+
+def disk_usage(directory: str, limit: int = MAX_CACHE_ENTRIES) -> int | None:
+    """The bytes the files under DIRECTORY take as nginx counts them against max_size: for each file the
+    larger of its size and its allocated blocks (st_blocks * 512). None when DIRECTORY does not exist;
+    ValueError past LIMIT entries. What nginx's cache manager removes meanwhile is skipped."""
+    total, seen, pending = 0, 0, [directory]
+    while pending:
+        current = pending.pop()
+        try:
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    seen += 1
+                    if seen > limit:
+                        raise ValueError(f"more than {limit} entries: not measured")
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            pending.append(entry.path)
+                        elif entry.is_file(follow_symlinks=False):
+                            info = entry.stat(follow_symlinks=False)
+                            total += max(info.st_size, info.st_blocks * 512)
+                    except FileNotFoundError:
+                        continue
+        except FileNotFoundError:
+            if current == directory:
+                return None
+    return total
+
+
+def upstream_caches(directory: str | None, limit: int = MAX_CACHE_ENTRIES) -> dict[str, int]:
+    """The disk usage of each of nginx's upstream caches under DIRECTORY that exists (none when upstream is
+    off); a cache that cannot be measured is left out with one line on stderr."""
+    sizes: dict[str, int] = {}
+    if not directory:
+        return sizes
+    for name in UPSTREAM_CACHES:
+        path = os.path.join(directory, name)
+        try:
+            size = disk_usage(path, limit)
+        except (OSError, ValueError) as exc:
+            warn(f"the upstream cache {path} is left out: {exc}")
+            continue
+        if size is not None:
+            sizes[name] = size
+    return sizes
+
+
 def services_up(services: Iterable[str]) -> dict[str, bool]:
     """Whether systemd says each service is active."""
     return {
@@ -224,10 +363,22 @@ def services_up(services: Iterable[str]) -> dict[str, bool]:
 class PyhostCollector(Collector):
     """The metrics of one run, for prometheus-client's text format."""
 
-    def __init__(self, totals: Totals, expiry: float | None, services: dict[str, bool]) -> None:
+    def __init__(
+        self,
+        totals: Totals,
+        expiry: float | None,
+        services: dict[str, bool],
+        *,
+        backup: BackupRecord | None = None,
+        caches: dict[str, int] | None = None,
+        cache_max: int | None = None,
+    ) -> None:
         self.totals = totals
         self.expiry = expiry
         self.services = services
+        self.backup = backup
+        self.caches = caches or {}
+        self.cache_max = cache_max
 
     def collect(self) -> Iterable[Metric]:
         requests = CounterMetricFamily(
@@ -263,12 +414,50 @@ class PyhostCollector(Collector):
         for name, active in sorted(self.services.items()):
             up.add_metric([name], 1.0 if active else 0.0)
         yield up
+        yield from self._backup()
+        yield from self._upstream()
+
+    def _backup(self) -> Iterator[Metric]:
+        """The backup's series, each only when the record has its value (none without a record)."""
+        if self.backup is None:
+            return
+        for name, attribute, help_text in BACKUP_GAUGES:
+            value = getattr(self.backup, attribute)
+            if value is not None:
+                yield GaugeMetricFamily(f"pyhost_backup_{name}", help_text, value=value)
+
+    def _upstream(self) -> Iterator[Metric]:
+        """The upstream caches' disk usage and the file cache's cap (none when upstream is off)."""
+        if self.caches:
+            used = GaugeMetricFamily(
+                "pyhost_upstream_cache_bytes",
+                "Disk usage of nginx's upstream cache (files: distributions, pages: project pages).",
+                labels=["cache"],
+            )
+            for name, size in sorted(self.caches.items()):
+                used.add_metric([name], size)
+            yield used
+        if self.cache_max is not None:
+            cap = GaugeMetricFamily(
+                "pyhost_upstream_cache_max_bytes",
+                "The upstream cache's cap (nginx's max_size).",
+                labels=["cache"],
+            )
+            cap.add_metric(["files"], self.cache_max)
+            yield cap
 
 
 def run(args: argparse.Namespace) -> None:
     state = State.load(args.state)
     update(state, args.access_log)
-    collector = PyhostCollector(state.totals, certificate_expiry(args.certificate), services_up(args.service))
+    collector = PyhostCollector(
+        state.totals,
+        certificate_expiry(args.certificate),
+        services_up(args.service),
+        backup=backup_record(args.backup_status),
+        caches=upstream_caches(args.upstream_cache),
+        cache_max=args.upstream_cache_max_bytes if args.upstream_cache else None,
+    )
     # The counters are saved before they are published: a crash in between publishes them at the next run,
     # never counts a line twice.
     state.save(args.state)
@@ -284,6 +473,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--certificate", required=True, help="the TLS certificate nginx serves (PEM)")
     parser.add_argument(
         "--service", action="append", default=[], help="a systemd unit to report (repeatable)"
+    )
+    parser.add_argument(
+        "--backup-status", help="the backup script's record of its last runs (no backup series without it)"
+    )
+    parser.add_argument(
+        "--upstream-cache",
+        help="nginx's upstream cache directory, with files/ and pages/ (none: upstream is off)",
+    )
+    parser.add_argument(
+        "--upstream-cache-max-bytes",
+        type=int,
+        help="the file cache's cap, nginx's max_size (with --upstream-cache)",
     )
     parser.add_argument("--output", required=True, help="the .prom file node_exporter reads")
     args = parser.parse_args(argv)
