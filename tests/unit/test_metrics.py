@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import jinja2
 import pytest
@@ -375,6 +376,21 @@ def test_the_upstream_caches_disk_usage_is_reported_exactly(host: Host) -> None:
         ("pyhost_upstream_cache_bytes", "pages"): small + 12288,
         ("pyhost_upstream_cache_max_bytes", "files"): 5242880,
     }
+
+
+@pytest.mark.parametrize(
+    ("size", "blocks", "counted"),
+    [
+        (10, 8, 4096),  # a small file: its block
+        (8192, 16, 8192),  # whole blocks
+        (1024 * 1024, 0, 1024 * 1024),  # holes: its size
+        (4096, 64, 32768),  # preallocated, 7 blocks of 4 KiB over its size: the blocks
+        (4096, 72, 4096),  # 8 blocks over: not trusted, its size
+    ],
+)
+def test_a_cache_file_counts_as_nginx_counts_it(size: int, blocks: int, counted: int) -> None:
+    info = SimpleNamespace(st_size=size, st_blocks=blocks, st_blksize=4096)
+    assert collector.cached_size(info) == counted
 
 
 def test_no_upstream_series_when_upstream_is_off_or_not_cached_yet(host: Host) -> None:

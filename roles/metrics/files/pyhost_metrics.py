@@ -46,15 +46,15 @@ MAX_BACKUP_RECORD = 64 * 1024
 # "empty" is a run on a server without any release: nothing was due, so nothing failed.
 BACKUP_RESULTS = {"ok": 1.0, "empty": 1.0, "failed": 0.0}
 CHECK_RESULTS = {"ok": 1.0, "failed": 0.0}
-# pyhost_backup_NAME: the BackupRecord attribute it reports, and its help.
-BACKUP_GAUGES = (
-    ("last_success_timestamp_seconds", "last_success", "When the last backup succeeded (Unix time)."),
-    ("last_run_timestamp_seconds", "last_run", "When the last backup run ended (Unix time)."),
-    ("last_run_ok", "last_ok", "1 when the last backup run did not fail (nothing to back up counts as 1)."),
-    ("check_timestamp_seconds", "check_run", "When the last repository check ended (Unix time)."),
-    ("check_ok", "check_ok", "1 when the last repository check (restic check) passed."),
-    ("max_age_seconds", "max_age_seconds", "How old the last success may be (backup_max_age_hours)."),
-)
+# The help of each pyhost_backup_NAME series, NAME being the BackupRecord field it reports.
+BACKUP_HELP = {
+    "last_success_timestamp_seconds": "When the last backup succeeded (Unix time).",
+    "last_run_timestamp_seconds": "When the last backup run ended (Unix time).",
+    "last_run_ok": "1 when the last backup run did not fail (nothing to back up counts as 1).",
+    "check_timestamp_seconds": "When the last repository check ended (Unix time).",
+    "check_ok": "1 when the last repository check (restic check) passed.",
+    "max_age_seconds": "How old the last success may be (backup_max_age_hours).",
+}
 # nginx's two caches in the upstream cache directory (proxy_cache_path, roles/nginx/templates/pyhost.conf.j2).
 UPSTREAM_CACHES = ("files", "pages")
 # At most this many entries (files and directories) of one cache are looked at in a run: a stat() each, a
@@ -245,19 +245,19 @@ def warn(message: str) -> None:
 class BackupRecord:
     """The outcome of the last backup runs, as roles/backup's pyhost-backup records it (None: not yet)."""
 
-    last_success: int | None = None
-    last_run: int | None = None
-    last_ok: float | None = None
-    check_run: int | None = None
+    last_success_timestamp_seconds: int | None = None
+    last_run_timestamp_seconds: int | None = None
+    last_run_ok: float | None = None
+    check_timestamp_seconds: int | None = None
     check_ok: float | None = None
     max_age_seconds: int | None = None
 
 
-def _timestamp(key: str, value: str) -> int | None:
+def _whole_number(key: str, value: str) -> int | None:
     if not value:
         return None
     if not value.isascii() or not value.isdigit():
-        raise ValueError(f"{key}={value!r} is not a Unix time")
+        raise ValueError(f"{key}={value!r} is not a whole number")
     return int(value)
 
 
@@ -279,12 +279,12 @@ def parse_backup_record(text: str) -> BackupRecord:
         if not equals:
             raise ValueError(f"line {number} is not key=value")
         record[key.strip()] = value.strip()
-    hours = _timestamp("max_age_hours", record.get("max_age_hours", ""))
+    hours = _whole_number("max_age_hours", record.get("max_age_hours", ""))
     return BackupRecord(
-        last_success=_timestamp("last_success", record.get("last_success", "")),
-        last_run=_timestamp("last_run", record.get("last_run", "")),
-        last_ok=_result("last_result", record.get("last_result", ""), BACKUP_RESULTS),
-        check_run=_timestamp("check_run", record.get("check_run", "")),
+        last_success_timestamp_seconds=_whole_number("last_success", record.get("last_success", "")),
+        last_run_timestamp_seconds=_whole_number("last_run", record.get("last_run", "")),
+        last_run_ok=_result("last_result", record.get("last_result", ""), BACKUP_RESULTS),
+        check_timestamp_seconds=_whole_number("check_run", record.get("check_run", "")),
         check_ok=_result("check_result", record.get("check_result", ""), CHECK_RESULTS),
         max_age_seconds=None if hours is None else hours * 3600,
     )
@@ -307,10 +307,20 @@ def backup_record(path: str | None) -> BackupRecord | None:
         return None
 
 
+def cached_size(info: os.stat_result) -> int:
+    """A cache file's size as nginx counts it against max_size (ngx_file_fs_size, nginx 1.19.1 and later): its
+    allocated blocks when they exceed its size by less than eight filesystem blocks, else its size (a file
+    with holes, or XFS's preallocation while a file is written)."""
+    allocated = info.st_blocks * 512
+    if info.st_size < allocated < info.st_size + 8 * info.st_blksize:
+        return allocated
+    return info.st_size
+
+
 def disk_usage(directory: str, limit: int = MAX_CACHE_ENTRIES) -> int | None:
-    """The bytes the files under DIRECTORY take as nginx counts them against max_size: for each file the
-    larger of its size and its allocated blocks (st_blocks * 512). None when DIRECTORY does not exist;
-    ValueError past LIMIT entries. What nginx's cache manager removes meanwhile is skipped."""
+    """The bytes the files under DIRECTORY take as nginx counts them against max_size (cached_size). None
+    when DIRECTORY does not exist; ValueError past LIMIT entries. What nginx's cache manager removes meanwhile
+    is skipped."""
     total, seen, pending = 0, 0, [directory]
     while pending:
         current = pending.pop()
@@ -324,8 +334,7 @@ def disk_usage(directory: str, limit: int = MAX_CACHE_ENTRIES) -> int | None:
                         if entry.is_dir(follow_symlinks=False):
                             pending.append(entry.path)
                         elif entry.is_file(follow_symlinks=False):
-                            info = entry.stat(follow_symlinks=False)
-                            total += max(info.st_size, info.st_blocks * 512)
+                            total += cached_size(entry.stat(follow_symlinks=False))
                     except FileNotFoundError:
                         continue
         except FileNotFoundError:
@@ -421,8 +430,8 @@ class PyhostCollector(Collector):
         """The backup's series, each only when the record has its value (none without a record)."""
         if self.backup is None:
             return
-        for name, attribute, help_text in BACKUP_GAUGES:
-            value = getattr(self.backup, attribute)
+        for name, help_text in BACKUP_HELP.items():
+            value = getattr(self.backup, name)
             if value is not None:
                 yield GaugeMetricFamily(f"pyhost_backup_{name}", help_text, value=value)
 
