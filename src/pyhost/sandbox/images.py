@@ -16,6 +16,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -275,30 +276,34 @@ def _customise_rootfs(root: Path, suite: str) -> None:
 
 def ensure_pebble_image() -> str:
     """Build (once) and return the tag of the local ACME server image."""
-    tag = pebble_image_tag()
-    docker.require_engine()
-    if docker.image_exists(tag):
-        return tag
-    base = ensure_base_image(HostPlatform(DEFAULT_PLATFORM, SUITES[DEFAULT_PLATFORM]))
-    with tempfile.TemporaryDirectory(prefix="pyhost-pebble-") as tmp:
-        ctx = Path(tmp)
-        (ctx / "Dockerfile").write_text(PEBBLE_DOCKERFILE.format(base=base))
-        (ctx / "pebble.json").write_text(json.dumps(PEBBLE_CONFIG, indent=2))
-        docker.run(["build", "-q", "-t", tag, str(ctx)])
-    return tag
+    return _ensure_service_image(
+        pebble_image_tag(),
+        lambda base: {
+            "Dockerfile": PEBBLE_DOCKERFILE.format(base=base),
+            "pebble.json": json.dumps(PEBBLE_CONFIG, indent=2),
+        },
+    )
 
 
 def ensure_s3_image() -> str:
     """Build (once) and return the tag of the S3 API server image (moto)."""
-    tag = s3_image_tag()
+    requirements = " ".join(shlex.quote(r) for r in S3_REQUIREMENTS)
+    return _ensure_service_image(
+        s3_image_tag(),
+        lambda base: {"Dockerfile": S3_DOCKERFILE.format(base=base, requirements=requirements)},
+    )
+
+
+def _ensure_service_image(tag: str, context: Callable[[str], dict[str, str]]) -> str:
+    """TAG, built once on the default platform's base image from the files CONTEXT(base) names."""
     docker.require_engine()
     if docker.image_exists(tag):
         return tag
     base = ensure_base_image(HostPlatform(DEFAULT_PLATFORM, SUITES[DEFAULT_PLATFORM]))
-    requirements = " ".join(shlex.quote(r) for r in S3_REQUIREMENTS)
-    with tempfile.TemporaryDirectory(prefix="pyhost-s3-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="pyhost-image-") as tmp:
         ctx = Path(tmp)
-        (ctx / "Dockerfile").write_text(S3_DOCKERFILE.format(base=base, requirements=requirements))
+        for name, text in context(base).items():
+            (ctx / name).write_text(text)
         docker.run(["build", "-q", "-t", tag, str(ctx)])
     return tag
 
