@@ -112,13 +112,18 @@ def test_upstream_by_version_day_and_one_project(tmp_path: Path) -> None:
     ]
 
 
-def test_upstream_lines_take_the_fast_path() -> None:
-    uri_mark, fast_entry = stats._MARKS[stats.UPSTREAM_PREFIX]
-    written = line(upstream("requests", REQUESTS)).encode()
-    assert uri_mark in written
-    assert fast_entry.match(written)
-    assert not stats._FAST_ENTRY.match(written)
-    assert not fast_entry.match(line(f"/packages/{WHEEL}").encode())
+def test_upstream_lines_take_the_fast_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the line with an escaped quote is read as JSON: the others match the upstream expression."""
+    read_as_json: list[bytes] = []
+
+    def json_fields(line: bytes) -> tuple[bytes, ...] | None:
+        read_as_json.append(line)
+        return parse_json(line)
+
+    parse_json = stats._json_fields
+    monkeypatch.setattr(stats, "_json_fields", json_fields)
+    assert summary_of(write_log(tmp_path / "logs"), upstream=True)["downloads"] == 7
+    assert len(read_as_json) == 1 and b'd\\"ave' in read_as_json[0]
 
 
 def test_server_arguments_pass_the_flag_on() -> None:
