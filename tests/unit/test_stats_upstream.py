@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,8 +12,7 @@ from click.testing import Result
 from pyhost.index import indexgen
 from pyhost.server import stats, stats_host
 
-from .conftest import make_workspace
-from .test_stats import DAY1, DAY2, DAY3, WHEEL, line
+from .test_stats import DAY1, DAY2, DAY3, WHEEL, line, local_workspace
 
 REQUESTS = "requests-2.32.3-py3-none-any.whl"
 REQUESTS_SDIST = "requests-2.32.3.tar.gz"
@@ -137,18 +134,7 @@ def test_server_arguments_pass_the_flag_on() -> None:
 
 @pytest.fixture
 def upstream_workspace(tmp_path: Path) -> Path:
-    write_log(tmp_path / "logs")
-    app = tmp_path / "app"
-    app.mkdir()
-    shutil.copyfile(indexgen.__file__, app / "pyhost_indexgen.py")
-    return make_workspace(
-        tmp_path / "ws",
-        ansible_connection="local",
-        ansible_become=False,
-        ansible_python_interpreter=sys.executable,
-        pyhost_stats_log=str(tmp_path / "logs" / "pyhost.access.log"),
-        pypiserver_app_dir=str(app),
-    )
+    return local_workspace(tmp_path, write_log)
 
 
 def test_stats_upstream_command(invoke: Callable[..., Result], upstream_workspace: Path) -> None:
