@@ -229,10 +229,9 @@ def test_lines_in_another_shape_count_the_same(tmp_path: Path) -> None:
 # The command, through the real playbook on this machine -------------------------------------------------
 
 
-@pytest.fixture
-def stats_workspace(tmp_path: Path) -> Path:
-    """Host theviji on a local connection, its access logs and the index's parser in a temporary directory."""
-    write_logs(tmp_path / "logs")
+def local_workspace(tmp_path: Path, write: Callable[[Path], Path]) -> Path:
+    """Host theviji on a local connection, with the access logs WRITE makes and the index's parser."""
+    write(tmp_path / "logs")
     app = tmp_path / "app"
     app.mkdir()
     shutil.copyfile(indexgen.__file__, app / "pyhost_indexgen.py")
@@ -244,6 +243,11 @@ def stats_workspace(tmp_path: Path) -> Path:
         pyhost_stats_log=str(tmp_path / "logs" / "pyhost.access.log"),
         pypiserver_app_dir=str(app),
     )
+
+
+@pytest.fixture
+def stats_workspace(tmp_path: Path) -> Path:
+    return local_workspace(tmp_path, write_logs)
 
 
 def test_stats_command_json(invoke: Callable[..., Result], stats_workspace: Path) -> None:

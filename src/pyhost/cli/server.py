@@ -92,6 +92,7 @@ Examples:
   pyhost stats --host theviji
   pyhost stats --host theviji --since 30d --by version
   pyhost stats --host theviji --project requests --by day --json
+  pyhost stats --host theviji --upstream --since 30d --by version
 """,
 )
 @host_option("The server whose access logs to read.")
@@ -106,18 +107,32 @@ Examples:
     show_default=True,
     help="One row per project, version (of a project), file, user or day.",
 )
+@click.option(
+    "--upstream",
+    is_flag=True,
+    help="Count the public packages pulled through the upstream index instead of the private ones.",
+)
 @json_option("Print the summary as JSON.")
 @common
 def stats_command(
-    *, host: str, since: str | None, project: str | None, by: str, as_json: bool, inventory: str | None
+    *,
+    host: str,
+    since: str | None,
+    project: str | None,
+    by: str,
+    upstream: bool,
+    as_json: bool,
+    inventory: str | None,
 ) -> None:
     """Count the downloads of the index.
 
     Reads nginx's access logs on the server, the rotated and compressed ones too (nginx keeps 14 days by
     default), and counts completed downloads of distribution files: not 304s, HEADs, metadata files or
-    aborted transfers. Users are the names clients logged in with.
+    aborted transfers. Users are the names clients logged in with. The private index's files by default;
+    with --upstream, the files of public packages that came through the upstream index (PyPI), as they
+    were served from its cache or fetched: which projects and versions a team actually pulls.
     """
-    argv = stats_host.server_arguments(since, project, by)
+    argv = stats_host.server_arguments(since, project, by, upstream=upstream)
     ws = server_workspace(inventory, host)
     summary = stats_host.gather(ws, host, argv, stderr())
     if as_json:

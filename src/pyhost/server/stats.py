@@ -10,6 +10,8 @@ than Python 3.8.
 A download counts when it is a GET of a distribution file under /packages/ (not its .metadata), answered 200
 with the whole body sent ($request_completion OK), or a 206 whose range ends at the file's last byte (the
 request that completes a resumed download). 304s, HEADs, metadata, errors and aborted transfers do not count.
+With --upstream, the same rules count the files of the upstream index instead (public packages pulled through,
+/upstream-files/PROJECT/FILE): one kind per run, so the default, private count reads no more than it did.
 Rotated logs (NAME.1) and compressed ones (NAME.2.gz, ...) are read too, oldest first.
 """
 
@@ -43,24 +45,36 @@ ROW_KEYS = {
     "day": ("day",),
 }
 PACKAGES_PREFIX = "/packages/"
+UPSTREAM_PREFIX = "/upstream-files/"
 SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _SINCE = re.compile(r"^([1-9][0-9]{0,5})([mhdw])$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _ROTATED = re.compile(r"^\.([1-9][0-9]{0,4})(\.gz)?$")
 _CONTENT_RANGE = re.compile(rb"^bytes ([0-9]+)-([0-9]+)/([0-9]+)$")
+# An upstream file's project, as the upstream filter's pages write it (PEP 503 names; normalized below).
+_PROJECT_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+_SEPARATORS = re.compile(r"[-_.]+")
 # Cheap tests on the raw line before parsing it: with escape=json a quote inside a value is written \", so
 # these only match the fields themselves.
 _GET_MARK = b'"method":"GET"'
-_PACKAGES_MARK = b'"uri":"' + PACKAGES_PREFIX.encode()
 _OK_MARK = b'"status":200,'
 _PARTIAL_MARK = b'"status":206,'
 # The start of a line as nginx writes it for a GET of a file with status 200 or 206, values without escapes:
 # four times faster than json.loads, which reads every other line (keys in another order, escaped characters).
-_FAST_ENTRY = re.compile(
+_FAST_ENTRY_FORMAT = (
     rb'\{"time":"[^"\\]*","msec":([0-9.]+),"remote_addr":"[^"\\]*","remote_user":"([^"\\]*)",'
-    rb'"method":"GET","uri":"(/packages/[^"\\]*)","status":(20[06]),"bytes_sent":[0-9]+,"body_bytes_sent":[0-9]+,'
+    rb'"method":"GET","uri":"(PREFIX[^"\\]*)","status":(20[06]),"bytes_sent":[0-9]+,"body_bytes_sent":[0-9]+,'
     rb'"content_range":"([^"\\]*)","completion":"([^"\\]*)",'
 )
+# Per kind of file (its URI prefix): the mark of its URI and the expression, made once.
+_MARKS = {
+    prefix: (
+        b'"uri":"' + prefix.encode(),
+        re.compile(_FAST_ENTRY_FORMAT.replace(b"PREFIX", re.escape(prefix).encode())),
+    )
+    for prefix in (PACKAGES_PREFIX, UPSTREAM_PREFIX)
+}
+_FAST_ENTRY = _MARKS[PACKAGES_PREFIX][1]
 _LINE_ENDS = (b"}\n", b"}")
 _METADATA = b".metadata"
 # A line longer than this is not one nginx wrote for a request (its request line is bounded by its buffers).
@@ -111,10 +125,13 @@ def _open(path: str) -> BinaryIO:
 
 
 class Summary:
-    """Completed downloads counted by (day, user, URI), plus what was read."""
+    """Completed downloads counted by (day, user, URI), plus what was read: of private files, or with
+    UPSTREAM of the upstream index's files."""
 
-    def __init__(self, since: float | None = None) -> None:
+    def __init__(self, since: float | None = None, *, upstream: bool = False) -> None:
         self.since = since
+        self.upstream = upstream
+        self.prefix = UPSTREAM_PREFIX if upstream else PACKAGES_PREFIX
         # (days since 1970, user name, URI) as nginx wrote them: decoded once per distinct key, in report().
         self.counts: dict[tuple[int, bytes, bytes], int] = {}
         self.lines = 0
@@ -127,6 +144,7 @@ class Summary:
     def add_lines(self, lines: Iterable[bytes]) -> None:
         counts = self.counts
         since = self.since
+        uri_mark, fast_entry = _MARKS[self.prefix]
         first, last = self.first, self.last
         read = other = 0
         for line in lines:
@@ -136,11 +154,11 @@ class Summary:
                 continue
             if (
                 _GET_MARK not in line
-                or _PACKAGES_MARK not in line
+                or uri_mark not in line
                 or (_OK_MARK not in line and _PARTIAL_MARK not in line)
             ):
                 continue
-            match = _FAST_ENTRY.match(line) if line.endswith(_LINE_ENDS) else None
+            match = fast_entry.match(line) if line.endswith(_LINE_ENDS) else None
             try:
                 fields = match.groups() if match is not None else _json_fields(line)
                 if fields is None:
@@ -183,22 +201,27 @@ class Summary:
         """Rows keyed by BY (see ROW_KEYS), most downloads first, each with its distinct users."""
         if by not in ROW_KEYS:
             raise StatsError(f"--by {by!r}: choose one of {', '.join(BY_CHOICES)}")
-        files = {uri: _file_of(uri) for uri in {uri for _, _, uri in self.counts}}
-        names = _parsed_names(parse, {name for name in files.values() if name is not None})
+        files = {uri: _file_of(uri, self.prefix) for uri in {uri for _, _, uri in self.counts}}
+        names = _parsed_names(parse, {file[1] for file in files.values() if file is not None})
         days: dict[int, str] = {}
         rows: dict[tuple[str, ...], dict[str, Any]] = {}
         everyone: set[str] = set()
         total = 0
         for (number, raw_user, uri), count in self.counts.items():
-            filename = files[uri]
-            parsed = names.get(filename) if filename is not None else None
-            if filename is None or parsed is None or (project is not None and parsed[0] != project):
+            file = files[uri]
+            parsed = names.get(file[1]) if file is not None else None
+            if file is None or parsed is None:
+                continue
+            # An upstream file's project is the one whose page listed it: its directory.
+            directory, filename = file
+            owner = directory if self.upstream else parsed[0]
+            if project is not None and owner != project:
                 continue
             day = days.get(number)
             if day is None:
                 day = days[number] = time.strftime("%Y-%m-%d", time.gmtime(number * 86400))
             user = raw_user.decode("utf-8", "replace")
-            fields = {"project": parsed[0], "version": parsed[1], "file": filename, "user": user, "day": day}
+            fields = {"project": owner, "version": parsed[1], "file": filename, "user": user, "day": day}
             key = tuple(fields[name] for name in ROW_KEYS[by])
             row = rows.get(key)
             if row is None:
@@ -214,6 +237,7 @@ class Summary:
         return {
             "by": by,
             "project": project,
+            "upstream": self.upstream,
             "since": self.since,
             "first": self.first,
             "last": self.last,
@@ -236,18 +260,26 @@ def _json_fields(line: bytes) -> tuple[bytes, ...] | None:
     return tuple(str(entry.get(name) or "").encode() for name in names)
 
 
-def _file_of(uri: bytes) -> str | None:
-    """The file name of a download's URI (/packages/NAME), or None for anything else (metadata too)."""
+def _file_of(uri: bytes, prefix: str) -> tuple[str, str] | None:
+    """The project directory (normalized; "" under /packages/) and the file name of a download's URI
+    (PREFIX[PROJECT/]NAME, decoded as nginx decodes it), or None for anything else (metadata too)."""
     try:
         path = uri.decode().split("?", 1)[0]
     except UnicodeDecodeError:
         return None
-    if not path.startswith(PACKAGES_PREFIX):
+    if not path.startswith(prefix):
         return None
-    name = urllib.parse.unquote(path[len(PACKAGES_PREFIX) :])
+    directory, rest = "", path[len(prefix) :]
+    if prefix == UPSTREAM_PREFIX:
+        directory, _, rest = rest.partition("/")
+        directory = urllib.parse.unquote(directory)
+        if not _PROJECT_NAME.fullmatch(directory):
+            return None
+        directory = _SEPARATORS.sub("-", directory).lower()
+    name = urllib.parse.unquote(rest)
     if not name or "/" in name or name.endswith(".metadata"):
         return None
-    return name
+    return directory, name
 
 
 def _completes_file(content_range: bytes) -> bool:
@@ -274,8 +306,9 @@ def summarise(
     by: str = "project",
     project: str | None = None,
     since: float | None = None,
+    upstream: bool = False,
 ) -> dict[str, Any]:
-    summary = Summary(since)
+    summary = Summary(since, upstream=upstream)
     for path in paths:
         summary.add_file(path)
     return summary.report(parse, by, project)
@@ -305,6 +338,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--since", help="30d, 12h, 2w, 90m or YYYY-MM-DD (UTC)")
     parser.add_argument("--project", help="one project (normalized name)")
     parser.add_argument("--by", choices=BY_CHOICES, default="project")
+    parser.add_argument("--upstream", action="store_true", help=f"count {UPSTREAM_PREFIX} instead")
     return parser.parse_args(argv)
 
 
@@ -315,7 +349,14 @@ def main(argv: list[str] | None = None) -> int:
         paths = log_files(args.log)
         if not paths:
             raise StatsError(f"there is no access log {args.log} yet: provision the host first")
-        report = summarise(paths, load_parser(args.indexgen), by=args.by, project=args.project, since=since)
+        report = summarise(
+            paths,
+            load_parser(args.indexgen),
+            by=args.by,
+            project=args.project,
+            since=since,
+            upstream=args.upstream,
+        )
     except StatsError as exc:
         print(f"stats: error: {exc}", file=sys.stderr)
         return 1

@@ -25,9 +25,9 @@ ARTIFACT_KEY = "pyhost_stats"
 SERVER_ERROR = "stats: error: "
 
 
-def server_arguments(since: str | None, project: str | None, by: str) -> list[str]:
+def server_arguments(since: str | None, project: str | None, by: str, *, upstream: bool = False) -> list[str]:
     """stats.py's options, checked here so a bad one fails before anything connects."""
-    argv = ["--by", by]
+    argv = ["--by", by] + (["--upstream"] if upstream else [])
     if since is not None:
         try:
             stats.parse_since(since, time.time())
@@ -71,7 +71,8 @@ def print_summary(host: str, summary: dict[str, Any], console: Console) -> None:
     keys = stats.ROW_KEYS[by]
     scope = f" of {summary['project']}" if summary.get("project") else ""
     since = f" since {_when(summary['since'])} UTC" if summary.get("since") is not None else ""
-    console.print(f"[bold]Downloads{scope} on {host}[/bold]{since}, by {by}")
+    kind = "upstream files" if summary.get("upstream") else "private files"
+    console.print(f"[bold]Downloads of {kind}{scope} on {host}[/bold]{since}, by {by}")
     if summary["rows"]:
         table = Table(show_edge=False, pad_edge=False, box=None)
         for key in keys:
